@@ -1,0 +1,378 @@
+"""Training the paper's models (§2) and the cache of trained models shared by all chapters.
+
+The paper trained to convergence with full-batch L-BFGS; `train` does the same with
+TensorFlow Probability's L-BFGS, or with minibatch Adam as the alternative.
+`trained_model` returns a model from the cache or trains and stores it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .models import build, build_autoencoder, error_rate, spec
+
+__all__ = [
+    "METHODS",
+    "DEFAULT_METHOD",
+    "TrainingSettings",
+    "TrainingResult",
+    "train",
+    "trained_model",
+    "cache_dir",
+    "cache_key",
+]
+
+METHODS = ("lbfgs", "adam")
+# Chosen by benchmarks/training_optimizers.py: full-batch L-BFGS came closest to
+# Table 1's training and test errors on the embedded data (see the README).
+DEFAULT_METHOD = "lbfgs"
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """Everything about the optimisation that determines the weights."""
+
+    method: str = DEFAULT_METHOD
+    max_iterations: int = 500  # L-BFGS iterations (per stage for AE400-10)
+    epochs: int = 30  # Adam epochs
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"unknown training method {self.method!r}; expected one of {METHODS}")
+        for name in ("max_iterations", "epochs", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not (self.learning_rate > 0):
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
+
+    def as_dict(self) -> dict:
+        """Only the settings that the chosen method uses, so unused ones do not split the cache."""
+        if self.method == "lbfgs":
+            return {"method": "lbfgs", "max_iterations": int(self.max_iterations)}
+        return {
+            "method": "adam",
+            "epochs": int(self.epochs),
+            "batch_size": int(self.batch_size),
+            "learning_rate": float(self.learning_rate),
+        }
+
+
+@dataclass
+class TrainingResult:
+    """A trained model and how its training went."""
+
+    model: object
+    info: dict = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------
+# validation
+
+
+def _check_xy(x, y):
+    x = np.asarray(x)
+    y = np.asarray(y)
+    if x.ndim != 2 or x.shape[1] != 784:
+        raise ValueError(f"expected training images of shape (n, 784), got {x.shape}")
+    if len(y) != len(x):
+        raise ValueError(f"expected one label per image, got {len(y)} labels for {len(x)} images")
+    if len(x) == 0:
+        raise ValueError("expected at least one training image, got none")
+    if not np.all(np.isfinite(x)) or x.min() < 0 or x.max() > 1:
+        raise ValueError(f"expected pixels in [0, 1], got values in [{np.nanmin(x):.3g}, {np.nanmax(x):.3g}]")
+    if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() > 9:
+        raise ValueError(f"expected integer labels 0..9, got dtype {y.dtype} with range [{y.min()}, {y.max()}]")
+    return x.astype(np.float32), y.astype(np.int64)
+
+
+# ---------------------------------------------------------------------------
+# optimisers
+
+
+def _regularization(model):
+    """The weight-decay term of every layer that has one (see models._decay)."""
+    import tensorflow as tf
+
+    terms = [
+        layer.kernel_regularizer(layer.kernel)
+        for layer in model.layers
+        if getattr(layer, "kernel_regularizer", None) is not None and getattr(layer, "trainable", True)
+    ]
+    return tf.add_n(terms) if terms else tf.constant(0.0)
+
+
+def _lbfgs(variables, loss_fn, max_iterations: int) -> dict:
+    """Minimise loss_fn() over `variables` with full-batch L-BFGS (TensorFlow Probability)."""
+    import tensorflow as tf
+    import tensorflow_probability as tfp
+
+    shapes = [tuple(v.shape) for v in variables]
+    sizes = [int(np.prod(s)) for s in shapes]
+
+    def assign(theta):
+        for v, part, shape in zip(variables, tf.split(theta, sizes), shapes):
+            v.assign(tf.reshape(part, shape))
+
+    def value_and_gradients(theta):
+        assign(theta)
+        with tf.GradientTape() as tape:
+            loss = loss_fn()
+        grads = tape.gradient(loss, variables)
+        return loss, tf.concat([tf.reshape(g, [-1]) for g in grads], axis=0)
+
+    theta0 = tf.concat([tf.reshape(tf.convert_to_tensor(v), [-1]) for v in variables], axis=0)
+
+    @tf.function
+    def run(theta):
+        return tfp.optimizer.lbfgs_minimize(
+            value_and_gradients,
+            initial_position=theta,
+            max_iterations=max_iterations,
+            num_correction_pairs=20,
+            tolerance=1e-7,
+            f_relative_tolerance=1e-9,
+        )
+
+    result = run(theta0)
+    assign(result.position)
+    return {
+        "iterations": int(result.num_iterations),
+        "evaluations": int(result.num_objective_evaluations),
+        "converged": bool(result.converged),
+        "final_loss": float(result.objective_value),
+    }
+
+
+def _ce_loss(model, x, y):
+    import keras
+
+    ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    return lambda: ce(y, model(x, training=True)) + _regularization(model)
+
+
+def _fit_classifier(model, x, y, settings: TrainingSettings, seed: int) -> dict:
+    """Fit every trainable weight of `model` on (x, y) with the chosen method."""
+    import keras
+    import tensorflow as tf
+
+    if settings.method == "lbfgs":
+        xt, yt = tf.constant(x), tf.constant(y)
+        return _lbfgs(model.trainable_variables, _ce_loss(model, xt, yt), settings.max_iterations)
+    keras.utils.set_random_seed(seed)
+    model.compile(
+        optimizer=keras.optimizers.Adam(settings.learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    hist = model.fit(x, y, batch_size=settings.batch_size, epochs=settings.epochs, shuffle=True, verbose=0)
+    return {"epochs": settings.epochs, "final_loss": float(hist.history["loss"][-1])}
+
+
+def _fit_autoencoder(model, x, settings: TrainingSettings, seed: int) -> dict:
+    """Unsupervised sparse-autoencoder training of AE400-10's encoder (§2): squared
+    reconstruction error + KL sparsity penalty + weight decay."""
+    import keras
+    import tensorflow as tf
+
+    s = spec("AE400-10")
+    rho, beta = s.extra["sparsity_target"], s.extra["sparsity_weight"]
+    ae = build_autoencoder(model)
+    xt = tf.constant(x)
+
+    def loss_fn(xb):
+        recon, code = ae(xb, training=True)
+        mse = 0.5 * tf.reduce_mean(tf.reduce_sum(tf.square(recon - xb), axis=1))
+        rho_hat = tf.clip_by_value(tf.reduce_mean(code, axis=0), 1e-6, 1 - 1e-6)
+        kl = tf.reduce_sum(rho * tf.math.log(rho / rho_hat) + (1 - rho) * tf.math.log((1 - rho) / (1 - rho_hat)))
+        return mse + beta * kl + _regularization(ae)
+
+    if settings.method == "lbfgs":
+        return _lbfgs(ae.trainable_variables, lambda: loss_fn(xt), settings.max_iterations)
+    keras.utils.set_random_seed(seed)
+    opt = keras.optimizers.Adam(settings.learning_rate)
+    ds = tf.data.Dataset.from_tensor_slices(x).shuffle(len(x), seed=seed).batch(settings.batch_size)
+
+    @tf.function
+    def step(xb):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(xb)
+        grads = tape.gradient(loss, ae.trainable_variables)
+        opt.apply_gradients(zip(grads, ae.trainable_variables))
+        return loss
+
+    loss = None
+    for _ in range(settings.epochs):
+        for xb in ds:
+            loss = step(xb)
+    return {"epochs": settings.epochs, "final_loss": float(loss)}
+
+
+def train(
+    name: str, x, y, *, seed: int = 0, settings: TrainingSettings | None = None, decay_form: str | None = None
+) -> TrainingResult:
+    """Build the paper model `name` and train it on (x, y) (§2); same seed, same weights.
+
+    AE400-10 is trained in two stages as in the paper: the sparse autoencoder
+    unsupervised, then a softmax classifier on the frozen encoder.
+    """
+    import tensorflow as tf
+
+    s = spec(name)
+    settings = settings or TrainingSettings()
+    x, y = _check_xy(x, y)
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
+    tf.config.experimental.enable_op_determinism()
+    model = build(name, seed=int(seed)) if decay_form is None else build(name, seed=int(seed), decay_form=decay_form)
+    start = time.perf_counter()
+    info: dict = {"model": name, "settings": settings.as_dict(), "seed": int(seed), "n_train": int(len(x))}
+    if s.kind == "ae":
+        info["autoencoder"] = _fit_autoencoder(model, x, settings, int(seed))
+        model.get_layer("encoder").trainable = False
+        info["classifier"] = _fit_classifier(model, x, y, settings, int(seed))
+    else:
+        info["classifier"] = _fit_classifier(model, x, y, settings, int(seed))
+    info["seconds"] = round(time.perf_counter() - start, 2)
+    info["train_error"] = error_rate(model, x, y)
+    # A frozen layer stays frozen in the returned model; unfreeze so weights round-trip uniformly.
+    for layer in model.layers:
+        layer.trainable = True
+    return TrainingResult(model=model, info=info)
+
+
+# ---------------------------------------------------------------------------
+# the cache
+
+
+def cache_dir() -> Path:
+    """Where trained models are kept: $NBHELPERS_CACHE, else ~/.cache/nbhelpers/models."""
+    env = os.environ.get("NBHELPERS_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "nbhelpers" / "models"
+
+
+def cache_key(name: str, data_fingerprint: str, data_source: str, seed: int, settings: TrainingSettings) -> dict:
+    """Everything that determines a trained model's weights."""
+    import keras
+
+    return {
+        "spec": spec(name).as_dict(),
+        "data": {"fingerprint": data_fingerprint, "source": data_source},
+        "seed": int(seed),
+        "training": settings.as_dict(),
+        "nbhelpers": __version__,
+        "keras": keras.__version__,
+    }
+
+
+def _key_hash(key: dict) -> str:
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write through a temporary file in the same folder, then rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _entry_paths(name: str, key: dict) -> tuple[Path, Path]:
+    stem = "".join(ch if ch.isalnum() else "_" for ch in name).strip("_") + "-" + _key_hash(key)
+    base = cache_dir()
+    return base / f"{stem}.npz", base / f"{stem}.json"
+
+
+def _load_entry(name: str, key: dict):
+    """The cached model for `key`, or None (with a warning) if the entry is missing, stale or damaged.
+
+    Only arrays are read (np.load with allow_pickle=False): loading never runs code from the file.
+    """
+    weights_path, meta_path = _entry_paths(name, key)
+    if not meta_path.exists() and not weights_path.exists():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+        if meta.get("key") != key:
+            warnings.warn(f"cached {name} at {meta_path} is stale (its key differs); retraining", stacklevel=3)
+            return None
+        if _file_sha256(weights_path) != meta.get("sha256"):
+            raise ValueError("weights file checksum does not match")
+        with np.load(weights_path, allow_pickle=False) as npz:
+            weights = [npz[f"w{i}"] for i in range(len(npz.files))]
+        model = build(name)
+        expected = [tuple(w.shape) for w in model.get_weights()]
+        if expected != [tuple(w.shape) for w in weights]:
+            raise ValueError("weight shapes do not match the model")
+        model.set_weights(weights)
+        return TrainingResult(model=model, info=meta.get("info", {}))
+    except Exception as exc:  # damaged: unreadable JSON, missing or corrupt file
+        warnings.warn(f"cached {name} at {weights_path} is damaged ({exc}); retraining", stacklevel=3)
+        return None
+
+
+def _store_entry(name: str, key: dict, result: TrainingResult) -> None:
+    weights_path, meta_path = _entry_paths(name, key)
+    weights = result.model.get_weights()
+    _atomic_write(weights_path, lambda f: np.savez(f, **{f"w{i}": w for i, w in enumerate(weights)}))
+    meta = {"key": key, "sha256": _file_sha256(weights_path), "info": result.info}
+    _atomic_write(meta_path, lambda f: f.write(json.dumps(meta, indent=1, sort_keys=True).encode()))
+
+
+def trained_model(
+    name: str,
+    data,
+    *,
+    seed: int = 0,
+    settings: TrainingSettings | None = None,
+    retrain: bool = False,
+    verbose: bool = True,
+    return_info: bool = False,
+):
+    """The paper model `name` trained on `data.x_train`, from the cache or trained now and cached.
+
+    `data` is an `nbhelpers.data.MNIST` (anything with x_train, y_train, source and
+    fingerprint). The cache key covers the model, data, seed, training settings and
+    package versions, so a change in any of them trains afresh.
+    """
+    settings = settings or TrainingSettings()
+    for attr in ("x_train", "y_train", "source", "fingerprint"):
+        if not hasattr(data, attr):
+            raise TypeError(f"expected an nbhelpers.data.MNIST (with {attr!r}), got {type(data).__name__}")
+    key = cache_key(name, data.fingerprint, data.source, seed, settings)
+    result = None if retrain else _load_entry(name, key)
+    if result is None:
+        if verbose:
+            print(f"training {name} on {len(data.x_train):,} digits ({settings.method}) ...", flush=True)
+        result = train(name, data.x_train, data.y_train, seed=seed, settings=settings)
+        _store_entry(name, key, result)
+        if verbose:
+            print(f"  done in {result.info['seconds']:.1f} s, training error {result.info['train_error']:.2%}", flush=True)
+    elif verbose:
+        print(f"loaded {name} from the cache", flush=True)
+    return (result.model, result.info) if return_info else result.model
