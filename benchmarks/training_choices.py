@@ -1,0 +1,71 @@
+"""Choose the training defaults by measurement (issue: "the one whose errors come closest to Table 1").
+
+Trains the six Table 1 models on the same data with full-batch L-BFGS and with
+minibatch Adam, and the three FC10 models with both weight-decay forms, and prints
+training and test errors beside the paper's. Prints figures; asserts nothing.
+
+    python benchmarks/training_choices.py [--source embedded] [--max-iterations 500] [--epochs 30]
+"""
+
+import argparse
+import time
+
+import numpy as np
+
+from nbhelpers import paper
+from nbhelpers.data import load_mnist
+from nbhelpers.models import TABLE1_MODELS, error_rate
+from nbhelpers.training import TrainingSettings, train
+
+
+def run(name, data, settings, decay_form=None):
+    t = time.perf_counter()
+    r = train(name, data.x_train, data.y_train, seed=0, settings=settings, decay_form=decay_form)
+    train_err = error_rate(r.model, data.x_train, data.y_train)
+    test_err = error_rate(r.model, data.x_test, data.y_test)
+    return train_err, test_err, time.perf_counter() - t
+
+
+def distance(rows):
+    """Mean absolute gap to the paper, in percentage points, over training and test error."""
+    return float(np.mean([abs(a - b) for row in rows for a, b in row]))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--source", default="embedded")
+    ap.add_argument("--max-iterations", type=int, default=500)
+    ap.add_argument("--epochs", type=int, default=30)
+    args = ap.parse_args()
+    data = load_mnist(args.source)
+    print(data.describe())
+    table1 = paper.TABLE1
+    print(f"\n{'model':15s} {'method':7s} {'train err':>9s} {'test err':>9s}  {'paper':>13s} {'seconds':>8s}")
+    gaps = {}
+    for method in ("lbfgs", "adam"):
+        settings = TrainingSettings(method=method, max_iterations=args.max_iterations, epochs=args.epochs)
+        rows = []
+        for name in TABLE1_MODELS:
+            tr, te, sec = run(name, data, settings)
+            p = table1[name]
+            rows.append([(100 * tr, p["train_error"]), (100 * te, p["test_error"])])
+            print(f"{name:15s} {method:7s} {tr:9.2%} {te:9.2%}  {p['train_error']:5.2f}%/{p['test_error']:5.2f}% {sec:8.1f}", flush=True)
+        gaps[method] = distance(rows)
+    print("\nmean |ours - paper| over training and test error, percentage points:")
+    for method, gap in gaps.items():
+        print(f"  {method:7s} {gap:6.2f}")
+
+    print("\nweight-decay form, FC10 models, L-BFGS:")
+    settings = TrainingSettings(method="lbfgs", max_iterations=args.max_iterations)
+    for form in ("sum", "per_unit"):
+        rows = []
+        for name in ("FC10(1e-4)", "FC10(1e-2)", "FC10(1)"):
+            tr, te, _ = run(name, data, settings, decay_form=form)
+            p = table1[name]
+            rows.append([(100 * tr, p["train_error"]), (100 * te, p["test_error"])])
+            print(f"  {form:9s} {name:12s} {tr:8.2%} {te:8.2%}  paper {p['train_error']}%/{p['test_error']}%", flush=True)
+        print(f"  {form:9s} mean |ours - paper|: {distance(rows):.2f} points")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,199 @@
+"""Build the book: execute every chapter with papermill under a parameter profile,
+then build the HTML book from the executed copies with Jupyter Book 1.x.
+
+    python -m nbhelpers.book build --profile smoke     # CI: small parameters, minutes
+    python -m nbhelpers.book build --profile full      # publishing: the paper's scale
+    python -m nbhelpers.book execute book/02_blind_spots.ipynb --profile smoke
+    python -m nbhelpers.book sync-colab                # write _config.yml's address into the Colab cells
+
+Each executed chapter lands in <out>/source/book/ with the JSON of numbers it
+reports beside it; the HTML lands in <out>/html.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+COLAB_MARKER = "# Colab only: install the book's helper package"
+
+
+def _yaml(path: Path) -> dict:
+    import yaml
+
+    with open(path) as f:
+        return yaml.safe_load(f) or {}
+
+
+def chapters(root: Path = ROOT) -> list[Path]:
+    """The notebooks listed in _toc.yml, in order (the intro and other pages are not executed)."""
+    toc = _yaml(root / "_toc.yml")
+    files: list[str] = []
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                files.append(entry["file"])
+            walk(entry.get("sections"))
+            for part in entry.get("parts", []) or []:
+                walk(part.get("chapters"))
+
+    walk(toc.get("chapters"))
+    for part in toc.get("parts", []) or []:
+        walk(part.get("chapters"))
+    return [root / f"{f}.ipynb" for f in files if (root / f"{f}.ipynb").exists()]
+
+
+def profile_parameters(profile: str, notebook: Path, root: Path = ROOT) -> dict:
+    """The parameters of `profile` for one chapter: the profile's defaults, then the chapter's own."""
+    profiles = _yaml(root / "book" / "profiles.yml")
+    if profile not in profiles:
+        raise ValueError(f"unknown profile {profile!r}; expected one of {sorted(profiles)} (book/profiles.yml)")
+    p = profiles[profile] or {}
+    params = dict(p.get("defaults") or {})
+    params.update((p.get("chapters") or {}).get(notebook.stem) or {})
+    return params
+
+
+def notebook_parameters(notebook: Path) -> set[str]:
+    """The names a chapter's `parameters` cell defines."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
+            return set(re.findall(r"^([A-Za-z_]\w*)\s*=", cell.source, flags=re.M))
+    raise ValueError(f"{notebook} has no cell tagged 'parameters'")
+
+
+def execute(notebook: Path, out_dir: Path, profile: str, root: Path = ROOT) -> Path:
+    """Run one chapter with papermill in `out_dir` (its JSON of results lands there too)."""
+    import papermill as pm
+
+    params = profile_parameters(profile, notebook, root)
+    unknown = set(params) - notebook_parameters(notebook)
+    if unknown:
+        raise ValueError(f"profile {profile!r} sets {sorted(unknown)}, which {notebook.name}'s parameters cell does not define")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / notebook.name
+    start = time.perf_counter()
+    print(f"executing {notebook.relative_to(root)} ({profile}) ...", flush=True)
+    pm.execute_notebook(
+        str(notebook),
+        str(out),
+        parameters=params,
+        cwd=str(out_dir),
+        kernel_name="python3",
+        progress_bar=False,
+        log_output=False,
+    )
+    print(f"  {notebook.name}: {time.perf_counter() - start:.0f} s", flush=True)
+    return out
+
+
+def build(profile: str = "smoke", out: Path | None = None, root: Path = ROOT, html: bool = True) -> Path:
+    """Execute every chapter of the toc under `profile` and build the HTML book (warnings are errors)."""
+    out = Path(out or root / "_build").resolve()
+    src = out / "source"
+    if src.exists():
+        shutil.rmtree(src)
+    (src / "book").mkdir(parents=True)
+    for name in ("_toc.yml",):
+        shutil.copy(root / name, src / name)
+    config = _yaml(root / "_config.yml")
+    config.setdefault("execute", {})["execute_notebooks"] = "off"  # executed here, by papermill
+    import yaml
+
+    (src / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    for f in (root / "book").iterdir():
+        if f.suffix in (".md", ".png", ".svg", ".bib") and f.is_file():
+            shutil.copy(f, src / "book" / f.name)
+    env_cache = os.environ.setdefault("NBHELPERS_CACHE", str(out / "cache"))
+    print(f"model cache: {env_cache}", flush=True)
+    for nb in chapters(root):
+        execute(nb, src / "book", profile, root)
+    if html:
+        cmd = [sys.executable, "-m", "jupyter_book", "build", str(src), "--path-output", str(out), "--warningiserror", "--quiet"]
+        if shutil.which("jupyter-book"):
+            cmd = [shutil.which("jupyter-book"), *cmd[3:]]
+        subprocess.run(cmd, check=True)
+        print(f"book built: {out / '_build' / 'html' / 'index.html'}", flush=True)
+    return out
+
+
+def sync_colab(root: Path = ROOT, check: bool = False) -> list[Path]:
+    """Write the repository address of _config.yml into every chapter's Colab install cell.
+
+    With `check`, change nothing and return the chapters whose cell disagrees.
+    """
+    import nbformat
+
+    url = _yaml(root / "_config.yml")["repository"]["url"].rstrip("/")
+    wanted = colab_install_source(url)
+    stale = []
+    for nb_path in sorted((root / "book").glob("*.ipynb")):
+        nb = nbformat.read(nb_path, as_version=4)
+        cells = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith(COLAB_MARKER)]
+        if len(cells) != 1:
+            raise ValueError(f"{nb_path.name}: expected exactly one Colab install cell starting with {COLAB_MARKER!r}, found {len(cells)}")
+        if cells[0].source != wanted:
+            stale.append(nb_path)
+            if not check:
+                cells[0].source = wanted
+                nbformat.write(nb, nb_path)
+    return stale
+
+
+def colab_install_source(url: str) -> str:
+    """The Colab install cell: pip-installs nbhelpers from the repository, in Colab and nowhere else."""
+    return (
+        f"{COLAB_MARKER} (elsewhere it is installed already).\n"
+        "import sys\n"
+        "\n"
+        'if "google.colab" in sys.modules:\n'
+        "    import subprocess\n"
+        "\n"
+        f'    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "nbhelpers @ git+{url}"], check=True)'
+    )
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m nbhelpers.book", description="Execute the chapters and build the book.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build", help="execute every chapter and build the HTML book")
+    b.add_argument("--profile", default="smoke", help="parameter profile from book/profiles.yml (smoke, full)")
+    b.add_argument("--out", default=None, help="output folder (default: _build)")
+    b.add_argument("--no-html", action="store_true", help="execute the chapters only")
+    e = sub.add_parser("execute", help="execute one chapter")
+    e.add_argument("notebook")
+    e.add_argument("--profile", default="smoke")
+    e.add_argument("--out", default=None)
+    s = sub.add_parser("sync-colab", help="write _config.yml's repository address into the Colab cells")
+    s.add_argument("--check", action="store_true", help="only report chapters that disagree (exit 1)")
+    args = ap.parse_args(argv)
+    if args.cmd == "build":
+        start = time.perf_counter()
+        build(args.profile, Path(args.out) if args.out else None, html=not args.no_html)
+        print(f"total: {time.perf_counter() - start:.0f} s")
+    elif args.cmd == "execute":
+        out = Path(args.out) if args.out else ROOT / "_build" / "source" / "book"
+        execute(Path(args.notebook).resolve(), out.resolve(), args.profile)
+    else:
+        stale = sync_colab(check=args.check)
+        for p in stale:
+            print(("differs: " if args.check else "updated: ") + str(p.relative_to(ROOT)))
+        if args.check and stale:
+            sys.exit(1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
