@@ -146,7 +146,14 @@ def _lbfgs(variables, loss_fn, max_iterations: int) -> dict:
             f_relative_tolerance=1e-9,
         )
 
-    result = run(theta0)
+    # A new tf.function per model is intended; keep TF's retracing warning out of the chapters.
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("ERROR")
+    try:
+        result = run(theta0)
+    finally:
+        logger.setLevel(level)
     assign(result.position)
     return {
         "iterations": int(result.num_iterations),

@@ -1,0 +1,32 @@
+"""Shared fixtures: the smoke build of the whole book, made once per test session."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory):
+    """Execute every chapter with the smoke profile and build the HTML book (minutes)."""
+    from nbhelpers.book import build
+
+    out = Path(os.environ.get("NBHELPERS_TEST_BUILD") or tmp_path_factory.mktemp("book"))
+    build("smoke", out=out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def chapter_results(built_book):
+    """The JSON of numbers each chapter wrote, by notebook stem."""
+
+    def load(stem):
+        path = built_book / "source" / "book" / f"{stem}.json"
+        assert path.exists(), f"{stem} wrote no results file at {path}"
+        return json.loads(path.read_text())
+
+    return load

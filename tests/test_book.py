@@ -1,0 +1,92 @@
+"""The book as a whole: chapters stored clean, executed by papermill, built to HTML,
+and the claims their prose makes checked on the numbers they wrote."""
+
+import json
+
+import nbformat
+import pytest
+import yaml
+
+from nbhelpers import book
+from nbhelpers.book import ROOT
+
+CHAPTERS = book.chapters()
+
+
+def test_toc_lists_chapters():
+    assert [p.stem for p in CHAPTERS][:1] == ["01_framework"]
+    assert all(p.exists() for p in CHAPTERS)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "book").glob("*.ipynb")), ids=lambda p: p.stem)
+def test_chapter_is_stored_clean_with_parameters_first(path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code), "stored with outputs"
+    assert "parameters" in code[0].metadata.get("tags", []), "first code cell is not tagged 'parameters'"
+    assert code[1].source.startswith(book.COLAB_MARKER), "second code cell is not the Colab install cell"
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+
+
+def test_colab_cells_use_the_configured_repository():
+    assert book.sync_colab(check=True) == [], "run `python -m nbhelpers.book sync-colab`"
+    url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    assert url in book.colab_install_source(url)
+
+
+def test_profiles_only_set_defined_parameters():
+    profiles = yaml.safe_load((ROOT / "book" / "profiles.yml").read_text())
+    assert {"smoke", "full"} <= set(profiles)
+    for name in profiles:
+        for nb in CHAPTERS:
+            params = book.profile_parameters(name, nb)
+            assert set(params) <= book.notebook_parameters(nb), (name, nb.stem)
+
+
+def test_unknown_profile_is_an_error():
+    with pytest.raises(ValueError, match="unknown profile 'nope'.*smoke"):
+        book.profile_parameters("nope", CHAPTERS[0])
+
+
+@pytest.mark.book
+def test_book_builds_html(built_book):
+    html = built_book / "_build" / "html"
+    assert (html / "index.html").exists()
+    for nb in CHAPTERS:
+        page = html / "book" / f"{nb.stem}.html"
+        assert page.exists(), page
+        text = page.read_text()
+        assert "Traceback" not in text, f"{page.name} shows a traceback"
+    framework = (html / "book" / "01_framework.html").read_text()
+    assert "colab.research.google.com" in framework  # the launch button
+
+
+@pytest.mark.book
+def test_executed_chapters_have_outputs(built_book):
+    for nb_path in CHAPTERS:
+        nb = nbformat.read(built_book / "source" / "book" / nb_path.name, as_version=4)
+        assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), nb_path.name
+        tags = [c.metadata.get("tags", []) for c in nb.cells]
+        assert ["injected-parameters"] in tags, "papermill did not inject the profile"
+
+
+# --- chapter "The models and the data" -------------------------------------
+
+
+@pytest.mark.book
+def test_framework_reports_table1(chapter_results):
+    r = chapter_results("01_framework")
+    assert r["data"]["is_full"] is False and "embedded" in r["data"]["source"]
+    assert set(r["table1"]) == set(r["paper_table1"])
+    for name, row in r["table1"].items():
+        assert 0 <= row["train_error"] <= 100 and 0 <= row["test_error"] <= 100, name
+
+
+@pytest.mark.book
+def test_framework_claims(chapter_results):
+    """The chapter's prose: hidden layers beat softmax regression; decay raises FC10's training error."""
+    t = chapter_results("01_framework")["table1"]
+    best_fc10 = min(t[n]["test_error"] for n in ("FC10(1e-4)", "FC10(1e-2)", "FC10(1)"))
+    for deep in ("FC100-100-10", "FC200-200-10"):
+        assert t[deep]["test_error"] < best_fc10
+    assert t["FC10(1e-4)"]["train_error"] <= t["FC10(1e-2)"]["train_error"] < t["FC10(1)"]["train_error"]
