@@ -129,6 +129,8 @@ def build(name: str, seed: int | None = None, decay_form: str = DEFAULT_DECAY_FO
     from keras import layers
 
     s = spec(name)
+    if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)):
+        raise ValueError(f"seed must be an int or None, got {seed!r}")
     if decay_form not in DECAY_FORMS:
         raise ValueError(f"unknown decay_form {decay_form!r}; expected one of {DECAY_FORMS}")
     _decay_ = lambda lam, units: _decay(lam, units, decay_form)  # noqa: E731
@@ -183,6 +185,8 @@ def predict_labels(model, x, batch_size: int = 2048) -> np.ndarray:
 def error_rate(model, x, y, batch_size: int = 2048) -> float:
     """Fraction of images the model misclassifies (Table 1's error columns)."""
     y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"expected labels of shape (n,), got {y.shape}")
     if len(y) != len(x):
         raise ValueError(f"expected as many labels as images, got {len(y)} labels for {len(x)} images")
     if len(y) == 0:

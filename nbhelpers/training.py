@@ -82,11 +82,19 @@ class TrainingResult:
 # validation
 
 
+def _check_seed(seed) -> int:
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
+    return int(seed)
+
+
 def _check_xy(x, y):
     x = np.asarray(x)
     y = np.asarray(y)
     if x.ndim != 2 or x.shape[1] != 784:
         raise ValueError(f"expected training images of shape (n, 784), got {x.shape}")
+    if y.ndim != 1:
+        raise ValueError(f"expected labels of shape (n,), got {y.shape}")
     if len(y) != len(x):
         raise ValueError(f"expected one label per image, got {len(y)} labels for {len(x)} images")
     if len(x) == 0:
@@ -239,8 +247,7 @@ def train(
     s = spec(name)
     settings = settings or TrainingSettings()
     x, y = _check_xy(x, y)
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-        raise ValueError(f"seed must be an integer, got {seed!r}")
+    seed = _check_seed(seed)
     tf.config.experimental.enable_op_determinism()
     model = build(name, seed=int(seed)) if decay_form is None else build(name, seed=int(seed), decay_form=decay_form)
     start = time.perf_counter()
@@ -273,8 +280,10 @@ def cache_key(name: str, data_fingerprint: str, data_source: str, seed: int, set
     """Everything that determines a trained model's weights."""
     import keras
 
+    from .models import DEFAULT_DECAY_FORM
+
     return {
-        "spec": spec(name).as_dict(),
+        "spec": {**spec(name).as_dict(), "decay_form": DEFAULT_DECAY_FORM},
         "data": {"fingerprint": data_fingerprint, "source": data_source},
         "seed": int(seed),
         "training": settings.as_dict(),
@@ -371,6 +380,7 @@ def trained_model(
     for attr in ("x_train", "y_train", "source", "fingerprint"):
         if not hasattr(data, attr):
             raise TypeError(f"expected an nbhelpers.data.MNIST (with {attr!r}), got {type(data).__name__}")
+    seed = _check_seed(seed)
     key = cache_key(name, data.fingerprint, data.source, seed, settings)
     result = None if retrain else _load_entry(name, key)
     if result is None:

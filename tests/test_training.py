@@ -1,0 +1,508 @@
+"""Tests for nbhelpers.training: training the paper's models (§2) and the cache of trained models."""
+
+import hashlib
+import json
+import math
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nbhelpers import training as T
+from nbhelpers.data import load_mnist
+from nbhelpers.models import build, error_rate, predict_labels
+from nbhelpers.training import TrainingSettings, cache_dir, cache_key, train, trained_model
+
+LBFGS40 = TrainingSettings(max_iterations=40)
+FAST = TrainingSettings(method="adam", epochs=1)  # for the cache tests: the cache does not care how
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_mnist("embedded", verbose=False).subset(300, 100)
+
+
+@pytest.fixture(scope="module")
+def fc10(data):
+    """FC10(1e-4) trained by L-BFGS, 40 iterations, seed 0, on 300 digits."""
+    return train("FC10(1e-4)", data.x_train, data.y_train, seed=0, settings=LBFGS40)
+
+
+def _weights(model):
+    return model.get_weights()
+
+
+def _same(a, b):
+    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+# --------------------------------------------------------------------------- #
+# TrainingSettings
+# --------------------------------------------------------------------------- #
+def test_settings_defaults_and_as_dict():
+    s = TrainingSettings()
+    assert s.method == T.DEFAULT_METHOD == "lbfgs"
+    assert s.as_dict() == {"method": "lbfgs", "max_iterations": 500}
+    a = TrainingSettings(method="adam", epochs=4, batch_size=32, learning_rate=0.01, max_iterations=7)
+    assert a.as_dict() == {"method": "adam", "epochs": 4, "batch_size": 32, "learning_rate": 0.01}
+    # settings the method does not use do not change the dict, nor the cache key
+    assert TrainingSettings(max_iterations=9, epochs=1).as_dict() == TrainingSettings(
+        max_iterations=9, epochs=99
+    ).as_dict()
+    assert (
+        TrainingSettings(method="adam", max_iterations=1).as_dict()
+        == TrainingSettings(method="adam", max_iterations=999).as_dict()
+    )
+    assert TrainingSettings(max_iterations=9).as_dict() != TrainingSettings(max_iterations=10).as_dict()
+    assert json.loads(json.dumps(a.as_dict())) == a.as_dict()
+    assert isinstance(TrainingSettings(max_iterations=np.int64(5)).as_dict()["max_iterations"], int)
+
+
+@pytest.mark.parametrize("method", ["sgd", "LBFGS", "", None])
+def test_settings_unknown_method(method):
+    with pytest.raises(ValueError, match=r"unknown training method .*expected one of \('lbfgs', 'adam'\)"):
+        TrainingSettings(method=method)
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("max_iterations", 0),
+        ("max_iterations", -5),
+        ("max_iterations", 2.5),
+        ("max_iterations", True),
+        ("max_iterations", "10"),
+        ("epochs", 0),
+        ("epochs", 1.0),
+        ("batch_size", 0),
+        ("batch_size", None),
+    ],
+)
+def test_settings_need_positive_integers(field, value):
+    with pytest.raises(ValueError, match=rf"{field} must be a positive integer, got {value!r}"):
+        TrainingSettings(**{field: value})
+
+
+@pytest.mark.parametrize("lr", [0, -1e-3, float("nan")])
+def test_settings_learning_rate(lr):
+    with pytest.raises(ValueError, match=r"learning_rate must be positive"):
+        TrainingSettings(method="adam", learning_rate=lr)
+
+
+def test_settings_frozen():
+    s = TrainingSettings()
+    with pytest.raises(Exception):
+        s.max_iterations = 3
+
+
+# --------------------------------------------------------------------------- #
+# train: bad input
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize(
+    "case, pattern",
+    [
+        ("images_2d", r"expected training images of shape \(n, 784\), got \(300, 28, 28\)"),
+        ("flat_vector", r"expected training images of shape \(n, 784\), got \(235200,\)"),
+        ("too_few_pixels", r"expected training images of shape \(n, 784\), got \(300, 783\)"),
+        ("pixels_255", r"expected pixels in \[0, 1\], got values in \[0, 255\]"),
+        ("negative", r"expected pixels in \[0, 1\], got values in \[-0\.5, 1\]"),
+        ("nan", r"expected pixels in \[0, 1\]"),
+        ("inf", r"expected pixels in \[0, 1\]"),
+        ("label_10", r"expected integer labels 0\.\.9, got dtype int64 with range \[0, 10\]"),
+        ("label_neg", r"expected integer labels 0\.\.9, got dtype int64 with range \[-1, 9\]"),
+        ("label_float", r"expected integer labels 0\.\.9, got dtype float64"),
+        ("short_labels", r"expected one label per image, got 299 labels for 300 images"),
+        ("empty", r"expected at least one training image, got none"),
+    ],
+)
+def test_train_rejects_bad_data(data, case, pattern):
+    x = np.array(data.x_train)
+    y = np.array(data.y_train)
+    if case == "images_2d":
+        x = x.reshape(-1, 28, 28)
+    elif case == "flat_vector":
+        x = x.ravel()
+        y = y[:1].repeat(x.size)
+    elif case == "too_few_pixels":
+        x = x[:, :783]
+    elif case == "pixels_255":
+        x = np.round(x * 255)
+    elif case == "negative":
+        x[0, 0] = -0.5
+    elif case == "nan":
+        x[3, 100] = np.nan
+    elif case == "inf":
+        x[3, 100] = np.inf
+    elif case == "label_10":
+        y[5] = 10
+    elif case == "label_neg":
+        y[5] = -1
+    elif case == "label_float":
+        y = y.astype(np.float64)
+    elif case == "short_labels":
+        y = y[:-1]
+    elif case == "empty":
+        x, y = x[:0], y[:0]
+    with pytest.raises(ValueError, match=pattern):
+        train("FC10(1e-4)", x, y, settings=FAST)
+
+
+@pytest.mark.parametrize("seed", [1.5, "0", None, True])
+def test_train_rejects_non_integer_seed(data, seed):
+    with pytest.raises(ValueError, match=rf"seed must be an integer, got {seed!r}"):
+        train("FC10(1e-4)", data.x_train, data.y_train, seed=seed, settings=FAST)
+
+
+def test_train_unknown_model(data):
+    with pytest.raises(ValueError, match=r"unknown model name 'FC7'; expected one of: .*AE400-10"):
+        train("FC7", data.x_train, data.y_train, settings=FAST)
+
+
+def test_train_rejects_column_labels(data):
+    with pytest.raises(ValueError, match=r"label"):
+        train("FC10(1e-4)", data.x_train, data.y_train.reshape(-1, 1), settings=FAST)
+
+
+# --------------------------------------------------------------------------- #
+# train: L-BFGS
+# --------------------------------------------------------------------------- #
+def test_lbfgs_learns(fc10, data):
+    info = fc10.info
+    # it really reaches 0% training error on these 300 digits; chance is 90%
+    assert info["train_error"] < 0.05
+    assert info["train_error"] == error_rate(fc10.model, data.x_train, data.y_train)
+    # and generalises far above chance on 100 held-out digits (really ~19%)
+    assert error_rate(fc10.model, data.x_test, data.y_test) < 0.35
+    c = info["classifier"]
+    assert 1 <= c["iterations"] <= 40 and c["evaluations"] >= c["iterations"]
+    assert isinstance(c["converged"], bool)
+    assert c["final_loss"] < 0.5 * math.log(10)  # cross-entropy + decay, from about ln 10
+    assert info["model"] == "FC10(1e-4)" and info["seed"] == 0 and info["n_train"] == 300
+    assert info["settings"] == {"method": "lbfgs", "max_iterations": 40}
+    assert info["seconds"] >= 0
+    assert "autoencoder" not in info
+    json.dumps(info)  # the info is stored as JSON in the cache
+
+
+def test_lbfgs_changes_the_initial_weights(fc10):
+    init = build("FC10(1e-4)", seed=0)
+    assert not _same(_weights(init), _weights(fc10.model))
+    assert all(layer.trainable for layer in fc10.model.layers)
+
+
+def test_lbfgs_deterministic(fc10, data):
+    again = train("FC10(1e-4)", data.x_train, data.y_train, seed=0, settings=LBFGS40)
+    assert _same(_weights(fc10.model), _weights(again.model))
+    assert again.info["classifier"] == fc10.info["classifier"]
+    other = train("FC10(1e-4)", data.x_train, data.y_train, seed=1, settings=LBFGS40)
+    assert not _same(_weights(fc10.model), _weights(other.model))
+
+
+def test_decay_form_reaches_the_model(data):
+    """train(decay_form=...) builds the model with that form of weight decay."""
+    default = train("FC10(1)", data.x_train, data.y_train, seed=0, settings=FAST)
+    per_unit = train("FC10(1)", data.x_train, data.y_train, seed=0, settings=FAST, decay_form="per_unit")
+    assert float(default.model.get_layer("logits").kernel_regularizer.l2) == pytest.approx(1.0)
+    assert float(per_unit.model.get_layer("logits").kernel_regularizer.l2) == pytest.approx(1.0 / 10)
+    with pytest.raises(ValueError, match="unknown decay_form 'bogus'"):
+        train("FC10(1)", data.x_train, data.y_train, settings=FAST, decay_form="bogus")
+
+
+# --------------------------------------------------------------------------- #
+# train: Adam
+# --------------------------------------------------------------------------- #
+def test_adam_learns_and_is_deterministic(data):
+    s = TrainingSettings(method="adam", epochs=3, learning_rate=1e-2)
+    r = train("FC10(1e-4)", data.x_train, data.y_train, seed=0, settings=s)
+    assert r.info["train_error"] < 0.5  # really ~12% after 3 epochs; chance is 90%
+    assert r.info["classifier"]["epochs"] == 3
+    assert r.info["settings"] == s.as_dict()
+    assert np.isfinite(r.info["classifier"]["final_loss"])
+    again = train("FC10(1e-4)", data.x_train, data.y_train, seed=0, settings=s)
+    assert _same(_weights(r.model), _weights(again.model))
+    other = train("FC10(1e-4)", data.x_train, data.y_train, seed=2, settings=s)
+    assert not _same(_weights(r.model), _weights(other.model))
+
+
+# --------------------------------------------------------------------------- #
+# train: AE400-10, two stages
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize(
+    "settings, n",
+    [(TrainingSettings(method="adam", epochs=2), 300), (TrainingSettings(max_iterations=3), 100)],
+    ids=["adam", "lbfgs"],
+)
+def test_autoencoder_two_stages(data, monkeypatch, settings, n):
+    snapshot = {}
+    real = T._fit_autoencoder
+
+    def spy(model, x, s, seed):
+        out = real(model, x, s, seed)
+        snapshot["encoder"] = [w.copy() for w in model.get_layer("encoder").get_weights()]
+        snapshot["logits"] = [w.copy() for w in model.get_layer("logits").get_weights()]
+        return out
+
+    monkeypatch.setattr(T, "_fit_autoencoder", spy)
+    r = train("AE400-10", data.x_train[:n], data.y_train[:n], seed=0, settings=settings)
+    info = r.info
+    assert {"autoencoder", "classifier", "train_error"} <= set(info)
+    assert np.isfinite(info["autoencoder"]["final_loss"]) and np.isfinite(info["classifier"]["final_loss"])
+    init = build("AE400-10", seed=0)
+    enc = r.model.get_layer("encoder").get_weights()
+    # stage 1 moved the encoder away from its initial weights ...
+    assert not _same(init.get_layer("encoder").get_weights(), enc)
+    # ... and left the classifier alone; stage 2 trained the classifier on the frozen encoder
+    assert _same(init.get_layer("logits").get_weights(), snapshot["logits"])
+    assert _same(snapshot["encoder"], enc)
+    assert not _same(snapshot["logits"], r.model.get_layer("logits").get_weights())
+    # the returned model is plain: every layer trainable again, no decoder
+    assert all(layer.trainable for layer in r.model.layers)
+    assert "decoder" not in [layer.name for layer in r.model.layers]
+    assert info["train_error"] == error_rate(r.model, data.x_train[:n], data.y_train[:n])
+
+
+# --------------------------------------------------------------------------- #
+# the cache
+# --------------------------------------------------------------------------- #
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("NBHELPERS_CACHE", str(tmp_path))
+    return tmp_path
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Counts the trainings trained_model starts (it still trains for real)."""
+    count = []
+    real = T.train
+
+    def counting(*a, **k):
+        count.append(k.get("seed"))
+        return real(*a, **k)
+
+    monkeypatch.setattr(T, "train", counting)
+    return count
+
+
+def _no_training(monkeypatch):
+    def boom(*a, **k):
+        raise AssertionError("trained although the cache holds this model")
+
+    monkeypatch.setattr(T, "train", boom)
+
+
+def _files(folder):
+    return sorted(p.name for p in Path(folder).iterdir())
+
+
+def _entry(folder):
+    (npz,) = Path(folder).glob("*.npz")
+    (meta,) = Path(folder).glob("*.json")
+    return npz, meta
+
+
+def test_cache_dir_from_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("NBHELPERS_CACHE", str(tmp_path / "c"))
+    assert cache_dir() == tmp_path / "c"
+    monkeypatch.delenv("NBHELPERS_CACHE")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_dir() == tmp_path / "home" / ".cache" / "nbhelpers" / "models"
+
+
+def test_cache_round_trip(cache, calls, data, monkeypatch, capsys):
+    s = TrainingSettings(max_iterations=20)
+    m1, info1 = trained_model("FC10(1e-4)", data, seed=0, settings=s, return_info=True)
+    assert len(calls) == 1
+    assert "training FC10(1e-4) on 300 digits (lbfgs)" in capsys.readouterr().out
+    names = _files(cache)
+    assert len(names) == 2, names  # no temporary files left behind
+    assert names[0].startswith("FC10_1e_4-") and names[0].endswith(".json") and names[1].endswith(".npz")
+    assert names[0][:-5] == names[1][:-4]
+    assert not any(n.startswith(".") or n.endswith(".tmp") for n in names)
+    meta = json.loads((cache / names[0]).read_text())
+    assert meta["key"] == cache_key("FC10(1e-4)", data.fingerprint, data.source, 0, s)
+    assert meta["sha256"] == hashlib.sha256((cache / names[1]).read_bytes()).hexdigest()
+    assert info1["train_error"] == meta["info"]["train_error"] < 0.1
+
+    _no_training(monkeypatch)
+    m2, info2 = trained_model("FC10(1e-4)", data, seed=0, settings=s, return_info=True)
+    assert "loaded FC10(1e-4) from the cache" in capsys.readouterr().out
+    assert m2 is not m1
+    assert _same(_weights(m1), _weights(m2))
+    np.testing.assert_array_equal(np.asarray(m1(data.x_test)), np.asarray(m2(data.x_test)))
+    np.testing.assert_array_equal(predict_labels(m1, data.x_test), predict_labels(m2, data.x_test))
+    assert info2 == info1
+    assert _files(cache) == names
+    # quiet when asked
+    trained_model("FC10(1e-4)", data, seed=0, settings=s, verbose=False)
+    assert capsys.readouterr().out == ""
+
+
+def test_cache_return_info_and_retrain(cache, calls, data):
+    m = trained_model("FC10(1e-2)", data, settings=FAST, verbose=False)
+    assert not isinstance(m, tuple) and m.output_shape == (None, 10)
+    model, info = trained_model("FC10(1e-2)", data, settings=FAST, verbose=False, return_info=True)
+    assert len(calls) == 1
+    assert 0 <= info["train_error"] <= 1 and info["settings"] == FAST.as_dict()
+    assert info["model"] == "FC10(1e-2)"
+    trained_model("FC10(1e-2)", data, settings=FAST, verbose=False, retrain=True)
+    assert len(calls) == 2
+    assert len(_files(cache)) == 2  # retraining overwrote the same entry
+
+
+def test_cache_key_covers_seed_settings_and_data(cache, calls, data, monkeypatch):
+    base = trained_model("FC10(1e-4)", data, seed=0, settings=FAST, verbose=False)
+    other_seed = trained_model("FC10(1e-4)", data, seed=1, settings=FAST, verbose=False)
+    trained_model("FC10(1e-4)", data, seed=0, settings=TrainingSettings(method="adam", epochs=2), verbose=False)
+    trained_model("FC10(1e-4)", data.subset(200, 50, seed=1), seed=0, settings=FAST, verbose=False)
+    trained_model("FC10(1)", data, seed=0, settings=FAST, verbose=False)
+    assert calls == [0, 1, 0, 0, 0]
+    names = _files(cache)
+    assert len(names) == 10 and len({n.rsplit(".", 1)[0] for n in names}) == 5
+    assert not _same(_weights(base), _weights(other_seed))
+    # unused settings do not split the cache; each entry loads back
+    _no_training(monkeypatch)
+    same = TrainingSettings(method="adam", epochs=1, max_iterations=3)
+    again = trained_model("FC10(1e-4)", data, seed=0, settings=same, verbose=False)
+    assert _same(_weights(base), _weights(again))
+    trained_model("FC10(1e-4)", data, seed=1, settings=FAST, verbose=False)
+    assert len(_files(cache)) == 10
+
+
+def _damage(kind, npz, meta):
+    if kind == "truncated_npz":
+        npz.write_bytes(npz.read_bytes()[: npz.stat().st_size // 2])
+    elif kind == "garbage_npz":
+        npz.write_bytes(b"\x00" * npz.stat().st_size)
+    elif kind == "missing_npz":
+        npz.unlink()
+    elif kind == "missing_json":
+        meta.unlink()
+    elif kind == "corrupt_json":
+        meta.write_text(meta.read_text()[:-20])
+    elif kind == "json_list":
+        meta.write_text("[1, 2, 3]")
+    elif kind == "other_weights":
+        # a perfectly readable npz of the right shapes, but not the file the JSON vouches for
+        with np.load(npz) as f:
+            zeros = {k: np.zeros_like(f[k]) for k in f.files}
+        np.savez(npz, **zeros)
+    elif kind == "wrong_shapes_matching_sha":
+        np.savez(npz, w0=np.zeros((3, 3), np.float32), w1=np.zeros(3, np.float32))
+        m = json.loads(meta.read_text())
+        m["sha256"] = hashlib.sha256(npz.read_bytes()).hexdigest()
+        meta.write_text(json.dumps(m))
+    else:  # pragma: no cover
+        raise AssertionError(kind)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "truncated_npz",
+        "garbage_npz",
+        "missing_npz",
+        "missing_json",
+        "corrupt_json",
+        "json_list",
+        "other_weights",
+        "wrong_shapes_matching_sha",
+    ],
+)
+def test_cache_damaged_entry_retrains(cache, calls, data, kind):
+    first = trained_model("FC10(1e-4)", data, settings=FAST, verbose=False)
+    npz, meta = _entry(cache)
+    _damage(kind, npz, meta)
+    with pytest.warns(UserWarning, match=r"cached FC10\(1e-4\) at .* is damaged .*; retraining"):
+        second = trained_model("FC10(1e-4)", data, settings=FAST, verbose=False)
+    assert len(calls) == 2
+    # never the damaged weights: the retrained model is the seed-0 model again
+    assert _same(_weights(first), _weights(second))
+    assert all(np.any(w != 0) for w in _weights(second)[:1])
+    # and the entry is repaired: it loads cleanly now
+    assert len(_files(cache)) == 2
+    trained_model("FC10(1e-4)", data, settings=FAST, verbose=False)
+    assert len(calls) == 2
+
+
+def test_cache_stale_entry_retrains(cache, calls, data):
+    first = trained_model("FC10(1e-4)", data, settings=FAST, verbose=False)
+    npz, meta = _entry(cache)
+    m = json.loads(meta.read_text())
+    m["key"]["seed"] = 99
+    meta.write_text(json.dumps(m))
+    with pytest.warns(UserWarning, match=r"cached FC10\(1e-4\) at .* is stale \(its key differs\); retraining"):
+        second = trained_model("FC10(1e-4)", data, settings=FAST, verbose=False)
+    assert len(calls) == 2
+    assert _same(_weights(first), _weights(second))
+    assert json.loads(meta.read_text())["key"]["seed"] == 0
+
+
+class _Touch:
+    """Unpickling this creates the file `path`: a stand-in for code run from a cache file."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def __reduce__(self):
+        return (Path.touch, (self.path,))
+
+
+@pytest.mark.parametrize("form", ["npz_object_array", "raw_pickle"])
+def test_cache_never_unpickles(cache, calls, data, tmp_path_factory, form):
+    trained_model("FC10(1e-4)", data, settings=FAST, verbose=False)
+    npz, meta = _entry(cache)
+    marker = tmp_path_factory.mktemp("marker") / "pwned"
+    payload = np.array([_Touch(marker)], dtype=object)
+    if form == "npz_object_array":
+        with np.load(npz) as f:
+            arrays = {k: f[k] for k in f.files}
+        arrays["w0"] = payload
+        np.savez(npz, **arrays)
+    else:
+        npz.write_bytes(pickle.dumps(payload))
+    m = json.loads(meta.read_text())
+    m["sha256"] = hashlib.sha256(npz.read_bytes()).hexdigest()  # the checksum vouches for the file
+    meta.write_text(json.dumps(m))
+
+    # the payload is live: loading it with pickles allowed would create the marker
+    probe = tmp_path_factory.mktemp("probe") / npz.name
+    probe.write_bytes(npz.read_bytes())
+    if form == "npz_object_array":
+        with np.load(probe, allow_pickle=True) as f:
+            f["w0"]
+    else:
+        np.load(probe, allow_pickle=True)
+    assert marker.exists()
+    marker.unlink()
+
+    # refused for holding pickled data (the checksum matched), not for anything else
+    with pytest.warns(UserWarning, match=r"is damaged \(.*([Pp]ickle|Object arrays).*\); retraining"):
+        model = trained_model("FC10(1e-4)", data, settings=FAST, verbose=False)
+    assert not marker.exists()
+    assert len(calls) == 2
+    assert model.get_weights()[0].dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [None, (np.zeros((3, 784)), np.zeros(3)), {"x_train": 1}, "embedded", np.zeros((3, 784))],
+    ids=["none", "tuple", "dict", "str", "array"],
+)
+def test_cache_needs_mnist(cache, calls, bad):
+    with pytest.raises(TypeError, match=r"expected an nbhelpers.data.MNIST \(with 'x_train'\), got "):
+        trained_model("FC10(1e-4)", bad, settings=FAST)
+    assert calls == [] and _files(cache) == []
+
+
+def test_cache_unknown_model(cache, calls, data):
+    with pytest.raises(ValueError, match="unknown model name"):
+        trained_model("FC11", data, settings=FAST)
+    assert calls == [] and _files(cache) == []
+
+
+def test_cache_rejects_non_integer_seed(cache, calls, data):
+    trained_model("FC10(1e-4)", data, seed=0, settings=FAST, verbose=False)
+    with pytest.raises(ValueError, match=r"seed must be an integer, got 0.5"):
+        trained_model("FC10(1e-4)", data, seed=0.5, settings=FAST, verbose=False)
