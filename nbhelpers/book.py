@@ -121,10 +121,10 @@ def build(profile: str = "smoke", out: Path | None = None, root: Path = ROOT, ht
     for nb in chapters(root):
         execute(nb, src / "book", profile, root)
     if html:
-        cmd = [sys.executable, "-m", "jupyter_book", "build", str(src), "--path-output", str(out), "--warningiserror", "--quiet"]
-        if shutil.which("jupyter-book"):
-            cmd = [shutil.which("jupyter-book"), *cmd[3:]]
-        subprocess.run(cmd, check=True)
+        # The CLI of the jupyter-book installed beside this Python (it has no `python -m` entry).
+        cli = "from jupyter_book.cli.main import main; main()"
+        args = ["build", str(src), "--path-output", str(out), "--warningiserror", "--quiet"]
+        subprocess.run([sys.executable, "-c", cli, *args], check=True)
         print(f"book built: {out / '_build' / 'html' / 'index.html'}", flush=True)
     return out
 
