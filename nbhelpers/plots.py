@@ -93,18 +93,23 @@ def heatmap(matrix, row_labels, col_labels, *, fmt="{:.1f}", title=None, cmap="v
     return fig
 
 
-def side_by_side_table(ours: dict, paper: dict, columns, *, ours_fmt="{:.2f}", paper_fmt="{:g}"):
-    """A DataFrame with, for each column, our value and the paper's beside it ("ours" / "paper")."""
+def side_by_side_table(ours: dict, paper: dict, columns, *, labels=None, ours_fmt="{:.2f}", paper_fmt="{:g}"):
+    """A DataFrame with, for each column, our value and the paper's beside it ("ours" / "paper").
+
+    `labels` optionally maps a column key to the heading shown for it.
+    """
     import pandas as pd
 
+    labels = labels or {}
     rows = {}
     for name in ours:
         row = {}
         for col in columns:
             o = ours[name].get(col)
             p = paper.get(name, {}).get(col)
-            row[(col, "ours")] = "—" if o is None or (isinstance(o, float) and not np.isfinite(o)) else ours_fmt.format(o)
-            row[(col, "paper")] = "—" if p is None else paper_fmt.format(p)
+            head = labels.get(col, col)
+            row[(head, "ours")] = "—" if o is None or (isinstance(o, float) and not np.isfinite(o)) else ours_fmt.format(o)
+            row[(head, "paper")] = "—" if p is None else paper_fmt.format(p)
         rows[name] = row
     df = pd.DataFrame.from_dict(rows, orient="index")
     df.columns = pd.MultiIndex.from_tuples(df.columns)
