@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .evaluate import error_rate, predict_labels  # noqa: F401  (part of this module's API)
+
 __all__ = [
     "ModelSpec",
     "MODELS",
@@ -173,22 +175,3 @@ def build_autoencoder(model):
     decay = encoder.kernel_regularizer  # the decoder takes the encoder's decay
     recon = layers.Dense(784, activation="sigmoid", kernel_regularizer=decay, name="decoder")(code)
     return keras.Model(inputs, [recon, code], name=f"{model.name}_autoencoder")
-
-
-def predict_labels(model, x, batch_size: int = 2048) -> np.ndarray:
-    """The model's class (argmax of its logits) for each image, in batches."""
-    x = np.asarray(x, dtype=np.float32)
-    out = [np.argmax(np.asarray(model(x[i : i + batch_size], training=False)), axis=1) for i in range(0, len(x), batch_size)]
-    return np.concatenate(out) if out else np.zeros((0,), dtype=np.int64)
-
-
-def error_rate(model, x, y, batch_size: int = 2048) -> float:
-    """Fraction of images the model misclassifies (Table 1's error columns)."""
-    y = np.asarray(y)
-    if y.ndim != 1:
-        raise ValueError(f"expected labels of shape (n,), got {y.shape}")
-    if len(y) != len(x):
-        raise ValueError(f"expected as many labels as images, got {len(y)} labels for {len(x)} images")
-    if len(y) == 0:
-        raise ValueError("expected at least one image, got none")
-    return float(np.mean(predict_labels(model, x, batch_size) != y))
