@@ -383,24 +383,24 @@ class AdversarialResult:
 # the batched search (TensorFlow Probability)
 
 _TFP_DEFAULTS = dict(
-    mu=10.0,  # penalty weight outside the box
-    num_correction_pairs=3,
-    stage_iterations=10,  # L-BFGS iterations per optimizer call
-    stage_fraction=1.0,  # a call stops once this fraction of members has converged
+    mu=10.0,  # penalty weight outside the box (only pixels crossing a bound mid-call see it)
+    num_correction_pairs=3,  # L-BFGS memory
+    stage_iterations=10,  # most L-BFGS iterations per optimizer call
+    stage_fraction=0.5,  # a call stops once this fraction of its members has converged
     tolerance=1e-4,  # gradient sup-norm
     f_relative_tolerance=1e-5,
-    margin_tol=0.05,  # a success with a margin below this is on the boundary: done
+    margin_tol=0.05,  # a success with a target margin below this is on the boundary: done
     c_rtol=0.02,  # bracket [success, failure] narrower than this ratio: done
-    max_log_step=math.log(10.0),
-    predictor=True,
+    kkt=True,  # c updates from the multiplier of the boundary point
+    kkt_tol=0.05,  # done when |log(c_kkt / c)| is below this
+    kkt_aim=0.02,  # aim this far (in log c) below c_kkt, on the success side
+    decided_margin=0.25,  # after a full call at one c, |margin| above this decides its side
+    max_log_step=math.log(3.0),  # largest change of log c in one step
     newton_damping=0.6,
-    decided_margin=1e9,
-    first_step=1e9,
+    predictor=True,
     shrink_steps=8,
-    kkt=True,
-    kkt_tol=0.05,
-    kkt_aim=0.02,
-    warm_from_boundary=True,
+    first_step=1e9,
+    warm_from_boundary=False,
     jit_compile=True,
     box="active",
 )
@@ -843,6 +843,51 @@ def _search_scipy_one(model, objective, x, t, c_init, c_steps, max_iterations, l
 # the public search
 
 
+def _compiled(model, input_shape, name):
+    """Cached tf.functions of the model for a per-image input shape: logits and shrink."""
+    import tensorflow as tf
+
+    per_model = _STAGE_CACHE.setdefault(model, {})
+    key = (name, tuple(input_shape))
+    if key in per_model:
+        return per_model[key]
+    d = int(np.prod(input_shape))
+    shape = (-1,) + tuple(input_shape)
+    flat = tf.TensorSpec([None, d], tf.float32)
+
+    def logits(z):
+        return model(tf.reshape(z, shape), training=False)
+
+    if name == "logits":
+        fn = tf.function(logits, input_signature=[flat])
+    else:  # "shrink"
+        def shrink(x, r, classes, targeted, steps):
+            onehot = tf.one_hot(classes, tf.shape(logits(x[:1]))[1])
+            lo = tf.zeros(tf.shape(x)[:1])
+            hi = tf.ones(tf.shape(x)[:1])
+            for _ in tf.range(steps):
+                mid = 0.5 * (lo + hi)
+                lg = logits(x + mid[:, None] * r)
+                own = tf.reduce_sum(lg * onehot, axis=1)
+                other = tf.reduce_max(lg - 1e30 * onehot, axis=1)
+                pred_is_class = own > other
+                ok = tf.where(targeted, pred_is_class, tf.argmax(lg, axis=1, output_type=tf.int32) != classes)
+                hi = tf.where(ok, mid, hi)
+                lo = tf.where(ok, lo, mid)
+            return hi
+
+        fn = tf.function(shrink, input_signature=[flat, flat, tf.TensorSpec([None], tf.int32),
+                                                  tf.TensorSpec([], tf.bool), tf.TensorSpec([], tf.int32)])
+    per_model[key] = fn
+    return fn
+
+
+def _predict_flat(model, input_shape, z, batch_size=4096):
+    fn = _compiled(model, input_shape, "logits")
+    out = [np.argmax(fn(z[i:i + batch_size]).numpy(), axis=1) for i in range(0, len(z), batch_size)]
+    return np.concatenate(out).astype(np.int64) if out else np.zeros((0,), np.int64)
+
+
 def _shrink(model, input_shape, x, x_adv, classes, targeted, steps):
     """Pull each successful x_adv back towards x along its own perturbation.
 
@@ -850,19 +895,13 @@ def _shrink(model, input_shape, x, x_adv, classes, targeted, steps):
     target (targeted) or still misclassified (untargeted), by bisection on forward
     passes; x + t r stays in the box because the box is convex.
     """
-    n = len(x)
-    lo = np.zeros(n)
-    hi = np.ones(n)
-    r = x_adv - x
-    shape = (-1,) + tuple(input_shape)
-    for _ in range(steps):
-        mid = 0.5 * (lo + hi)
-        cand = (x + mid[:, None].astype(np.float32) * r).reshape(shape)
-        pred = predict_labels(model, cand)
-        ok = (pred == classes) if targeted else (pred != classes)
-        hi = np.where(ok, mid, hi)
-        lo = np.where(ok, lo, mid)
-    return np.clip(x + hi[:, None].astype(np.float32) * r, 0.0, 1.0)
+    import tensorflow as tf
+
+    fn = _compiled(model, input_shape, "shrink")
+    r = (x_adv - x).astype(np.float32)
+    t = fn(tf.constant(x), tf.constant(r), tf.constant(classes.astype(np.int32)), tf.constant(bool(targeted)),
+           tf.constant(int(steps))).numpy()
+    return np.clip(x + t[:, None].astype(np.float32) * r, 0.0, 1.0)
 
 
 def _random_wrong_labels(labels, num_classes, seed):
@@ -873,7 +912,7 @@ def _random_wrong_labels(labels, num_classes, seed):
 def minimal_distortion(model, x, labels, targets=None, method: str = "tfp", *, c_init: float = 1.0,
                        c_steps: int = 10, max_iterations: int = 100, chunk_size: int = 1024,
                        untargeted_candidates: int = DEFAULT_UNTARGETED_CANDIDATES, progress: bool = True,
-                       seed: int = 0, refine: int = 10, **tfp_options) -> AdversarialResult:
+                       seed: int = 0, refine: int = 16, **tfp_options) -> AdversarialResult:
     """Smallest perturbations that make `model` output a chosen label (paper §4.1).
 
     Minimises ``c ||r||^2 + CE(model(x + r), target)`` over ``r`` with ``x + r`` in
@@ -1024,7 +1063,7 @@ def minimal_distortion(model, x, labels, targets=None, method: str = "tfp", *, c
     # verify on the returned images
     reached = np.full(n, -1, np.int64)
     if chosen_ok.any():
-        reached[chosen_ok] = predict_labels(model, x_adv[chosen_ok].reshape((-1,) + input_shape))
+        reached[chosen_ok] = _predict_flat(model, input_shape, x_adv[chosen_ok])
     if targets is not None:
         success = chosen_ok & (reached == targets)
     else:
