@@ -96,3 +96,13 @@ def test_noise_and_magnify(setup):
     m = adversarial.magnify(x, x_adv, 0.1)
     assert m.min() >= 0 and m.max() <= 1
     assert np.all(adversarial.distortion(x, m) > adversarial.distortion(x, x_adv))
+
+
+def test_successes_hold_under_keras_own_predict(setup):
+    """Refined examples are left just past the boundary, so any forward pass agrees on them."""
+    model, x, y = setup
+    res = adversarial.minimal_distortion(model, x, y, progress=False)
+    ok = res.success
+    for batch in (1, 5, 2048):
+        pred = np.concatenate([np.argmax(model.predict(res.x_adv[ok][i : i + batch], verbose=0), axis=1) for i in range(0, ok.sum(), batch)])
+        assert np.all(pred != y[ok]), batch
