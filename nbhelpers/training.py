@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .data import _sha256_file
 from .models import build, build_autoencoder, error_rate, spec
 
 __all__ = [
@@ -296,14 +297,6 @@ def _key_hash(key: dict) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _atomic_write(path: Path, write) -> None:
     """Write through a temporary file in the same folder, then rename: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -337,7 +330,7 @@ def _load_entry(name: str, key: dict):
         if meta.get("key") != key:
             warnings.warn(f"cached {name} at {meta_path} is stale (its key differs); retraining", stacklevel=3)
             return None
-        if _file_sha256(weights_path) != meta.get("sha256"):
+        if _sha256_file(weights_path) != meta.get("sha256"):
             raise ValueError("weights file checksum does not match")
         with np.load(weights_path, allow_pickle=False) as npz:
             weights = [npz[f"w{i}"] for i in range(len(npz.files))]
@@ -356,7 +349,7 @@ def _store_entry(name: str, key: dict, result: TrainingResult) -> None:
     weights_path, meta_path = _entry_paths(name, key)
     weights = result.model.get_weights()
     _atomic_write(weights_path, lambda f: np.savez(f, **{f"w{i}": w for i, w in enumerate(weights)}))
-    meta = {"key": key, "sha256": _file_sha256(weights_path), "info": result.info}
+    meta = {"key": key, "sha256": _sha256_file(weights_path), "info": result.info}
     _atomic_write(meta_path, lambda f: f.write(json.dumps(meta, indent=1, sort_keys=True).encode()))
 
 
