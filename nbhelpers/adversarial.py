@@ -96,6 +96,7 @@ from __future__ import annotations
 import contextlib
 import math
 import numbers
+import os
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -974,6 +975,27 @@ def _shrink(model, input_shape, x, x_adv, classes, targeted, steps):
     return np.clip(x + t[:, None].astype(np.float32) * r, 0.0, 1.0)
 
 
+def _check_progress(progress) -> bool:
+    """``True``/``False`` as given; ``None``: on unless ``NBHELPERS_PROGRESS`` is 0/false/no/off."""
+    if progress is None:
+        return os.environ.get("NBHELPERS_PROGRESS", "1").strip().lower() not in ("0", "false", "no", "off")
+    if not isinstance(progress, bool):
+        raise ValueError(f"progress must be True, False or None, got {progress!r}")
+    return progress
+
+
+def _progress_bar(total, desc):
+    """A tqdm bar: a widget in notebooks that have ipywidgets (Colab), else text on stderr."""
+    import warnings
+
+    from tqdm import TqdmWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TqdmWarning)  # "IProgress not found": falls back to text
+        from tqdm.auto import tqdm
+    return tqdm(total=total, desc=desc, unit="problem", leave=False)
+
+
 def _random_wrong_labels(labels, num_classes, seed):
     rng = np.random.default_rng(seed)
     return (labels + rng.integers(1, num_classes, size=len(labels))) % num_classes
@@ -981,7 +1003,7 @@ def _random_wrong_labels(labels, num_classes, seed):
 
 def minimal_distortion(model, x, labels, targets=None, method: str = "tfp", *, c_init: float = 1.0,
                        c_steps: int = 10, max_iterations: int = 100, chunk_size: int = 1024,
-                       untargeted_candidates: int = DEFAULT_UNTARGETED_CANDIDATES, progress: bool = True,
+                       untargeted_candidates: int = DEFAULT_UNTARGETED_CANDIDATES, progress: bool | None = None,
                        seed: int = 0, refine: int = 16, **tfp_options) -> AdversarialResult:
     """Smallest perturbations that make `model` output a chosen label (paper §4.1).
 
@@ -1014,7 +1036,9 @@ def minimal_distortion(model, x, labels, targets=None, method: str = "tfp", *, c
         per image, those the model ranks highest at x; K - 1 (9 on MNIST) tries them
         all and is exact. The default was measured to stay within 1% of the exact
         minimum on average (benchmarks/adversarial_speed.py).
-    progress : show a tqdm progress bar over the problems.
+    progress : show a tqdm progress bar over the problems; ``None`` (default): show it
+        unless the environment variable ``NBHELPERS_PROGRESS`` is ``0`` (the book's
+        build sets it, so rendered chapters carry no progress bars).
     seed : seed of ``targets="random"``; the search itself uses no randomness, and the
         same inputs give the same outputs.
     refine : bisection steps of the final pull-back of each result towards x, along its
@@ -1040,6 +1064,7 @@ def minimal_distortion(model, x, labels, targets=None, method: str = "tfp", *, c
     if isinstance(refine, bool) or not isinstance(refine, numbers.Integral) or refine < 0:
         raise ValueError(f"refine must be a non-negative integer (bisection steps, 0 = off), got {refine!r}")
     seed = _check_seed(seed)
+    progress = _check_progress(progress)
     unknown = set(tfp_options) - set(_TFP_DEFAULTS)
     if unknown:
         raise TypeError(f"unknown option(s) {sorted(unknown)}; expected some of {sorted(_TFP_DEFAULTS)}")
@@ -1097,16 +1122,12 @@ def minimal_distortion(model, x, labels, targets=None, method: str = "tfp", *, c
     total = 0
     info = {}
 
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=n_prob, desc=f"adversarial search ({method})", unit="problem", leave=False)
+    bar = _progress_bar(n_prob, f"adversarial search ({method})") if progress else None
     try:
         if method == "tfp":
             if opts["jit_compile"] == "auto":
-                # XLA-compiling the whole optimizer takes seconds per batch size; it
-                # pays off from about ten thousand problems
+                # XLA-compiling the whole optimizer takes some 20 s per model; it pays
+                # off from AUTO_JIT_PROBLEMS problems on
                 opts["jit_compile"] = True if n_prob >= AUTO_JIT_PROBLEMS else "objective"
             info["jit_compile"] = opts["jit_compile"]
             out = _search_tfp(model, input_shape, xf, prob_img, prob_t, opts, c_init, c_steps, max_iterations,

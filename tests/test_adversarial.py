@@ -364,3 +364,21 @@ def test_no_warnings_on_a_clean_run(setup):
         warnings.simplefilter("error", UserWarning)
         res = minimal_distortion(model, x[:4], y[:4], targets=targets_of(y[:4], 1), progress=False)
         res.mean_distortion()
+
+
+def test_progress_bar_follows_argument_and_environment(setup, capsys, monkeypatch):
+    """A bar on stderr by default; none with progress=False or NBHELPERS_PROGRESS=0 (the book's build)."""
+    model, x, y = setup
+    t = targets_of(y[:2], 1)
+    monkeypatch.delenv("NBHELPERS_PROGRESS", raising=False)
+    minimal_distortion(model, x[:2], y[:2], targets=t)
+    assert "adversarial search" in capsys.readouterr().err
+    minimal_distortion(model, x[:2], y[:2], targets=t, progress=False)
+    assert "adversarial search" not in capsys.readouterr().err
+    monkeypatch.setenv("NBHELPERS_PROGRESS", "0")
+    minimal_distortion(model, x[:2], y[:2], targets=t)
+    assert "adversarial search" not in capsys.readouterr().err
+    minimal_distortion(model, x[:2], y[:2], targets=t, progress=True)
+    assert "adversarial search" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="progress must be True, False or None"):
+        minimal_distortion(model, x[:2], y[:2], targets=t, progress="yes")

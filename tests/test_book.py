@@ -70,6 +70,17 @@ def test_executed_chapters_have_outputs(built_book):
         assert ["injected-parameters"] in tags, "papermill did not inject the profile"
 
 
+@pytest.mark.book
+def test_rendered_chapters_carry_no_warnings_or_progress_bars(built_book):
+    """stderr in an executed chapter (warnings, tqdm bars) would show in the rendered book."""
+    for nb_path in CHAPTERS:
+        nb = nbformat.read(built_book / "source" / "book" / nb_path.name, as_version=4)
+        for i, cell in enumerate(nb.cells):
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                    pytest.fail(f"{nb_path.name}, cell {i}, writes to stderr: {out['text'][:300]!r}")
+
+
 # --- chapter "The models and the data" -------------------------------------
 
 
