@@ -84,8 +84,10 @@ def execute(notebook: Path, out_dir: Path, profile: str, root: Path = ROOT) -> P
         raise ValueError(f"profile {profile!r} sets {sorted(unknown)}, which {notebook.name}'s parameters cell does not define")
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / notebook.name
-    # progress bars are for people at a notebook, not for the rendered book
+    # progress bars are for people at a notebook, not for the rendered book; nor is
+    # TensorFlow's C++ log (on a machine without a GPU it logs a failed cuInit as an error)
     os.environ.setdefault("NBHELPERS_PROGRESS", "0")
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     start = time.perf_counter()
     print(f"executing {notebook.relative_to(root)} ({profile}) ...", flush=True)
     pm.execute_notebook(

@@ -2,6 +2,8 @@
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,11 +14,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 @pytest.fixture(scope="session")
 def built_book(tmp_path_factory):
-    """Execute every chapter with the smoke profile and build the HTML book (minutes)."""
-    from nbhelpers.book import build
+    """Execute every chapter with the smoke profile and build the HTML book (minutes).
 
+    Run as `make book` runs it, in a process of its own without pytest's environment:
+    ipykernel stops copying file descriptor 2 into cell outputs when it sees
+    PYTEST_CURRENT_TEST, which would hide from the tests what readers would see.
+    """
     out = Path(os.environ.get("NBHELPERS_TEST_BUILD") or tmp_path_factory.mktemp("book"))
-    build("smoke", out=out)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    subprocess.run([sys.executable, "-m", "nbhelpers.book", "build", "--profile", "smoke", "--out", str(out)],
+                   env=env, cwd=ROOT, check=True)
     return out
 
 
