@@ -567,27 +567,9 @@ def _stage_function(model, input_shape, opts):
         dz = -2.0 * c[:, None] * hv
         zc = tf.clip_by_value(z, 0.0, 1.0)
         logits_clip = logits_of(zc)
-        onehot = tf.one_hot(t, tf.shape(logits_clip)[1], dtype=logits_clip.dtype)
-
-        def reaches(lg):
-            own = tf.reduce_sum(lg * onehot, axis=1)
-            other = tf.reduce_max(lg - 1e9 * onehot, axis=1)
-            safe = SAFE_MARGIN_ABS + SAFE_MARGIN_REL * tf.reduce_max(tf.abs(lg), axis=1)
-            return own - other >= safe
-
-        # pull the (clipped) solution back along its perturbation to the decision
-        # boundary: the smallest t (to 2^-shrink_steps) with x + t r still reaching l
+        # pull the (clipped) solution back along its perturbation to the decision boundary
         r = zc - x
-
-        def bisect(lo_t, hi_t):
-            mid = 0.5 * (lo_t + hi_t)
-            ok_mid = reaches(logits_of(x + mid[:, None] * r))
-            return tf.where(ok_mid, lo_t, mid), tf.where(ok_mid, mid, hi_t)
-
-        # a loop in the graph, not unrolled: a smaller graph to trace and compile
-        lo_t, hi_t = tf.while_loop(lambda *_: True, bisect, (tf.zeros_like(c), tf.ones_like(c)),
-                                   maximum_iterations=shrink_steps)
-        boundary = x + hi_t[:, None] * r
+        boundary = x + _boundary_fraction(logits_of, x, r, t, True, shrink_steps)[:, None] * r
         # the c for which the boundary point is stationary on its free pixels
         # (KKT: 2c r = -grad CE): the multiplier estimate of the c we look for
         with tf.GradientTape() as tape:
@@ -615,6 +597,34 @@ def _stage_function(model, input_shape, opts):
             scalar_i, scalar_i, tf.TensorSpec([], tf.float32)])
     per_model[key] = fn
     return fn
+
+
+def _boundary_fraction(logits_of, x, r, classes, targeted, steps):
+    """Smallest t in (0, 1] (to 2^-steps) with x + t r still on the class's side (graph code).
+
+    Bisection on forward passes, as a loop in the graph (a smaller graph to trace and
+    compile than an unrolled one). Targeted: ``classes`` beats every other class;
+    untargeted: some other class beats ``classes``; either by a logit margin of at
+    least SAFE_MARGIN_ABS + SAFE_MARGIN_REL * max|logit|. Shared by the search's
+    boundary points and the final pull-back (`_shrink`).
+    """
+    import tensorflow as tf
+
+    def on_side(lg):
+        onehot = tf.one_hot(classes, tf.shape(lg)[1], dtype=lg.dtype)
+        own = tf.reduce_sum(lg * onehot, axis=1)
+        other = tf.reduce_max(lg - 1e30 * onehot, axis=1)
+        safe = SAFE_MARGIN_ABS + SAFE_MARGIN_REL * tf.reduce_max(tf.abs(lg), axis=1)
+        return tf.where(targeted, own - other >= safe, other - own >= safe)
+
+    def bisect(lo, hi):
+        mid = 0.5 * (lo + hi)
+        ok = on_side(logits_of(x + mid[:, None] * r))
+        return tf.where(ok, lo, mid), tf.where(ok, mid, hi)
+
+    n = tf.shape(x)[:1]
+    _, hi = tf.while_loop(lambda *_: True, bisect, (tf.zeros(n), tf.ones(n)), maximum_iterations=steps)
+    return hi
 
 
 def _bucket_sizes(n0: int, ratio: float) -> list[int]:
@@ -910,50 +920,26 @@ def _search_scipy_one(model, objective, x, t, c_init, c_steps, max_iterations, l
 # the public search
 
 
-def _compiled(model, input_shape, name):
-    """Cached tf.functions of the model for a per-image input shape: logits and shrink."""
+def _shrink_function(model, input_shape):
+    """The final pull-back as a tf.function of the model, cached per model and input shape."""
     import tensorflow as tf
 
     per_model = _STAGE_CACHE.setdefault(model, {})
-    key = (name, tuple(input_shape))
+    key = ("shrink", tuple(input_shape))
     if key in per_model:
         return per_model[key]
-    d = int(np.prod(input_shape))
+    flat = tf.TensorSpec([None, int(np.prod(input_shape))], tf.float32)
     shape = (-1,) + tuple(input_shape)
-    flat = tf.TensorSpec([None, d], tf.float32)
 
-    def logits(z):
-        return model(tf.reshape(z, shape), training=False)
+    def shrink(x, r, classes, targeted, steps):
+        return _boundary_fraction(lambda z: model(tf.reshape(z, shape), training=False), x, r, classes, targeted,
+                                  steps)
 
-    if name == "logits":
-        fn = tf.function(logits, input_signature=[flat])
-    else:  # "shrink"
-        def shrink(x, r, classes, targeted, steps):
-            onehot = tf.one_hot(classes, tf.shape(logits(x[:1]))[1])
-            lo = tf.zeros(tf.shape(x)[:1])
-            hi = tf.ones(tf.shape(x)[:1])
-            for _ in tf.range(steps):
-                mid = 0.5 * (lo + hi)
-                lg = logits(x + mid[:, None] * r)
-                own = tf.reduce_sum(lg * onehot, axis=1)
-                other = tf.reduce_max(lg - 1e30 * onehot, axis=1)
-                safe = SAFE_MARGIN_ABS + SAFE_MARGIN_REL * tf.reduce_max(tf.abs(lg), axis=1)
-                # targeted: the class beats all others; untargeted: some other class beats it
-                ok = tf.where(targeted, own - other >= safe, other - own >= safe)
-                hi = tf.where(ok, mid, hi)
-                lo = tf.where(ok, lo, mid)
-            return hi
-
-        fn = tf.function(shrink, input_signature=[flat, flat, tf.TensorSpec([None], tf.int32),
-                                                  tf.TensorSpec([], tf.bool), tf.TensorSpec([], tf.int32)])
+    fn = tf.function(shrink, autograph=False,
+                     input_signature=[flat, flat, tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.bool),
+                                      tf.TensorSpec([], tf.int32)])
     per_model[key] = fn
     return fn
-
-
-def _predict_flat(model, input_shape, z, batch_size=4096):
-    fn = _compiled(model, input_shape, "logits")
-    out = [np.argmax(fn(z[i:i + batch_size]).numpy(), axis=1) for i in range(0, len(z), batch_size)]
-    return np.concatenate(out).astype(np.int64) if out else np.zeros((0,), np.int64)
 
 
 def _shrink(model, input_shape, x, x_adv, classes, targeted, steps):
@@ -968,7 +954,7 @@ def _shrink(model, input_shape, x, x_adv, classes, targeted, steps):
     """
     import tensorflow as tf
 
-    fn = _compiled(model, input_shape, "shrink")
+    fn = _shrink_function(model, input_shape)
     r = (x_adv - x).astype(np.float32)
     t = fn(tf.constant(x), tf.constant(r), tf.constant(classes.astype(np.int32)), tf.constant(bool(targeted)),
            tf.constant(int(steps))).numpy()
@@ -1179,7 +1165,7 @@ def minimal_distortion(model, x, labels, targets=None, method: str = "tfp", *, c
     # verify on the returned images
     reached = np.full(n, -1, np.int64)
     if chosen_ok.any():
-        reached[chosen_ok] = _predict_flat(model, input_shape, x_adv[chosen_ok])
+        reached[chosen_ok] = predict_labels(model, x_adv[chosen_ok].reshape((-1,) + input_shape))
     if targets is not None:
         success = chosen_ok & (reached == targets)
     else:
