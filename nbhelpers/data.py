@@ -223,6 +223,21 @@ class MNIST:
         tag = f"[n_train={fmt(n_train)},n_test={fmt(n_test)},seed={seed}]"
         return MNIST(*parts["train"], *parts["test"], source=self.source + tag)
 
+    def sample(self, split: str, n: int | None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Images and labels of one split to run an experiment on (the chapters' ``n_search``).
+
+        All of them when ``n`` is None or at least the split's size; otherwise the
+        class-balanced sample of ``n`` that `subset` draws with ``seed``.
+        """
+        if split not in ("train", "test"):
+            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        n = _check_count("n", n)
+        x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+        if n is None or n >= len(y):
+            return x, y
+        part = self.subset(**{f"n_{split}": n}, seed=seed)
+        return getattr(part, f"x_{split}"), getattr(part, f"y_{split}")
+
     def halves(self, seed: int = 0) -> tuple["MNIST", "MNIST"]:
         """The data sets P1 and P2 of §2: disjoint halves of the training part, same test part."""
         (x1, y1), (x2, y2) = split_halves(self.x_train, self.y_train, seed=seed)

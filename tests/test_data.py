@@ -250,6 +250,22 @@ def test_subset_errors(emb):
         emb.subset(n_train=10.0)
 
 
+def test_sample_is_all_or_the_subset(emb):
+    x, y = emb.sample("train", None)
+    assert x is emb.x_train and y is emb.y_train
+    x, y = emb.sample("test", 5000)  # more than there are: all of them
+    assert x is emb.x_test and y is emb.y_test
+    x, y = emb.sample("train", 300, seed=2)
+    sub = emb.subset(n_train=300, seed=2)
+    assert np.array_equal(x, sub.x_train) and np.array_equal(y, sub.y_train)
+    x, y = emb.sample("test", 50, seed=1)
+    assert np.array_equal(x, emb.subset(n_test=50, seed=1).x_test) and len(y) == 50
+    with pytest.raises(ValueError, match="split must be 'train' or 'test'"):
+        emb.sample("validation", 10)
+    with pytest.raises(ValueError, match=">= 1"):
+        emb.sample("train", 0)
+
+
 # --------------------------------------------------------------------------- #
 # split_halves
 # --------------------------------------------------------------------------- #
