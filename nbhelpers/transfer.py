@@ -53,16 +53,18 @@ def transfer_matrix(examples: Mapping, models: Mapping):
     return pd.DataFrame.from_dict(cells, orient="index")[list(models)]
 
 
-def off_diagonal(matrix, pairs: Mapping[str, str]) -> list[float]:
+def off_diagonal(matrix, pairs: Mapping[str, str], keep=None) -> list[float]:
     """The cells where a row's examples meet a model other than the one they were made for.
 
-    `pairs` maps each adversarial row to the column of the model it was made for.
+    `pairs` maps each adversarial row to the column of the model it was made for;
+    `keep(own, col)`, if given, keeps only some of those cells (Table 4: models
+    trained on the same or on the other half of the training set).
     """
     out = []
     for row, own in pairs.items():
         if row not in matrix.index or own not in matrix.columns:
             raise ValueError(f"expected row {row!r} and column {own!r} in the matrix; rows {list(matrix.index)}, columns {list(matrix.columns)}")
-        out.extend(float(matrix.loc[row, col]) for col in matrix.columns if col != own)
+        out.extend(float(matrix.loc[row, col]) for col in matrix.columns if col != own and (keep is None or keep(own, col)))
     return out
 
 

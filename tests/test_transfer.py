@@ -37,6 +37,8 @@ def test_off_diagonal_and_means(models):
     pairs = {"for says0": "says0", "for says1": "says1"}
     assert m.loc["for says0", "says0"] == 100.0
     assert off_diagonal(m, pairs) == [0.0, 50.0]
+    assert off_diagonal(m, pairs, keep=lambda own, col: own == "says1") == [50.0]
+    assert off_diagonal(m, pairs, keep=lambda own, col: False) == []
     assert mean_transfer(m, pairs) == pytest.approx(25.0)
     assert rows_mean(m, ["noise"]) == pytest.approx(50.0)
     assert rows_mean(m, ["noise"], ["says1"]) == pytest.approx(100.0)
