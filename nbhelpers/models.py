@@ -30,7 +30,9 @@ class ModelSpec:
     """What determines a model's architecture and weight decay (§2)."""
 
     name: str
-    kind: str  # "fc" (sigmoid MLP / softmax regression), "ae" (sparse autoencoder + softmax), "conv"
+    kind: (
+        str  # "fc" (sigmoid MLP / softmax regression), "ae" (sparse autoencoder + softmax), "conv"
+    )
     hidden: tuple[int, ...]
     decay: tuple[float, ...]  # weight decay λ per weight layer, output layer last
     description: str
@@ -53,11 +55,27 @@ _FC_DECAY = (1e-5, 1e-5, 1e-6)
 MODELS: dict[str, ModelSpec] = {
     s.name: s
     for s in [
-        ModelSpec("FC10(1e-4)", "fc", (), (1e-4,), "softmax regression on raw pixels, weight decay 1e-4"),
-        ModelSpec("FC10(1e-2)", "fc", (), (1e-2,), "softmax regression on raw pixels, weight decay 1e-2"),
+        ModelSpec(
+            "FC10(1e-4)", "fc", (), (1e-4,), "softmax regression on raw pixels, weight decay 1e-4"
+        ),
+        ModelSpec(
+            "FC10(1e-2)", "fc", (), (1e-2,), "softmax regression on raw pixels, weight decay 1e-2"
+        ),
         ModelSpec("FC10(1)", "fc", (), (1.0,), "softmax regression on raw pixels, weight decay 1"),
-        ModelSpec("FC100-100-10", "fc", (100, 100), _FC_DECAY, "two sigmoid hidden layers of 100, softmax output"),
-        ModelSpec("FC200-200-10", "fc", (200, 200), _FC_DECAY, "two sigmoid hidden layers of 200, softmax output"),
+        ModelSpec(
+            "FC100-100-10",
+            "fc",
+            (100, 100),
+            _FC_DECAY,
+            "two sigmoid hidden layers of 100, softmax output",
+        ),
+        ModelSpec(
+            "FC200-200-10",
+            "fc",
+            (200, 200),
+            _FC_DECAY,
+            "two sigmoid hidden layers of 200, softmax output",
+        ),
         ModelSpec(
             "AE400-10",
             "ae",
@@ -144,17 +162,25 @@ def build(name: str, seed: int | None = None, decay_form: str = DEFAULT_DECAY_FO
     if s.kind in ("fc", "ae"):
         for i, (units, lam) in enumerate(zip(s.hidden, s.decay)):
             layer_name = "encoder" if s.kind == "ae" else f"hidden{i + 1}"
-            h = layers.Dense(units, activation="sigmoid", kernel_regularizer=_decay_(lam, units), name=layer_name)(h)
+            h = layers.Dense(
+                units, activation="sigmoid", kernel_regularizer=_decay_(lam, units), name=layer_name
+            )(h)
         logits = layers.Dense(10, kernel_regularizer=_decay_(s.decay[-1], 10), name="logits")(h)
     elif s.kind == "conv":
         c1, c2, fc = s.hidden
         h = layers.Reshape((28, 28, 1))(h)
-        h = layers.Conv2D(c1, 3, activation="relu", kernel_regularizer=_decay_(s.decay[0], c1), name="conv1")(h)
+        h = layers.Conv2D(
+            c1, 3, activation="relu", kernel_regularizer=_decay_(s.decay[0], c1), name="conv1"
+        )(h)
         h = layers.MaxPooling2D(2, name="pool1")(h)
-        h = layers.Conv2D(c2, 3, activation="relu", kernel_regularizer=_decay_(s.decay[1], c2), name="conv2")(h)
+        h = layers.Conv2D(
+            c2, 3, activation="relu", kernel_regularizer=_decay_(s.decay[1], c2), name="conv2"
+        )(h)
         h = layers.MaxPooling2D(2, name="pool2")(h)
         h = layers.Flatten()(h)
-        h = layers.Dense(fc, activation="relu", kernel_regularizer=_decay_(s.decay[2], fc), name="fc")(h)
+        h = layers.Dense(
+            fc, activation="relu", kernel_regularizer=_decay_(s.decay[2], fc), name="fc"
+        )(h)
         logits = layers.Dense(10, kernel_regularizer=_decay_(s.decay[3], 10), name="logits")(h)
     else:  # pragma: no cover - guarded by the spec table
         raise AssertionError(s.kind)
@@ -169,7 +195,9 @@ def build_autoencoder(model):
     try:
         encoder = model.get_layer("encoder")
     except ValueError:
-        raise ValueError(f"model {model.name!r} has no layer named 'encoder'; build('AE400-10') makes one") from None
+        raise ValueError(
+            f"model {model.name!r} has no layer named 'encoder'; build('AE400-10') makes one"
+        ) from None
     inputs = keras.Input((784,))
     code = encoder(inputs)
     decay = encoder.kernel_regularizer  # the decoder takes the encoder's decay

@@ -17,11 +17,15 @@ def _as_images(images) -> np.ndarray:
     if a.ndim == 4 and a.shape[-1] == 1:
         a = a[..., 0]
     if a.ndim != 3:
-        raise ValueError(f"expected images of shape (n, 784), (n, 28, 28) or (n, 28, 28, 1), got {np.shape(images)}")
+        raise ValueError(
+            f"expected images of shape (n, 784), (n, 28, 28) or (n, 28, 28, 1), got {np.shape(images)}"
+        )
     return a
 
 
-def image_grid(rows, row_labels=None, titles=None, *, cmap="gray", vmin=0.0, vmax=1.0, scale=1.1, suptitle=None):
+def image_grid(
+    rows, row_labels=None, titles=None, *, cmap="gray", vmin=0.0, vmax=1.0, scale=1.1, suptitle=None
+):
     """A grid of digits: `rows` is a list of image arrays, one row each (as in the paper's Figure 7).
 
     `titles` optionally gives, per row, a list of strings shown above each image.
@@ -31,7 +35,12 @@ def image_grid(rows, row_labels=None, titles=None, *, cmap="gray", vmin=0.0, vma
 
     rows = [_as_images(r) for r in rows]
     ncols = max(len(r) for r in rows)
-    fig, axes = plt.subplots(len(rows), ncols, figsize=(scale * ncols + (1.2 if row_labels else 0), scale * 1.15 * len(rows)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(rows),
+        ncols,
+        figsize=(scale * ncols + (1.2 if row_labels else 0), scale * 1.15 * len(rows)),
+        squeeze=False,
+    )
     for i, r in enumerate(rows):
         for j in range(ncols):
             ax = axes[i, j]
@@ -60,19 +69,35 @@ def filter_grid(weights, n: int = 64, ncols: int = 16, seed: int = 0, title=None
     w = np.asarray(weights)
     if w.ndim != 2 or w.shape[0] != 784:
         raise ValueError(f"expected first-layer weights of shape (784, units), got {w.shape}")
-    idx = np.sort(np.random.default_rng(seed).choice(w.shape[1], size=min(n, w.shape[1]), replace=False))
+    idx = np.sort(
+        np.random.default_rng(seed).choice(w.shape[1], size=min(n, w.shape[1]), replace=False)
+    )
     filt = w[:, idx].T.reshape(-1, 28, 28)
     rows = [filt[i : i + ncols] for i in range(0, len(filt), ncols)]
     return image_grid(rows, vmin=None, vmax=None, cmap="RdBu_r", scale=0.8, suptitle=title)
 
 
-def heatmap(matrix, row_labels, col_labels, *, fmt="{:.1f}", title=None, cmap="viridis", vmin=0, vmax=100, xlabel=None, ylabel=None):
+def heatmap(
+    matrix,
+    row_labels,
+    col_labels,
+    *,
+    fmt="{:.1f}",
+    title=None,
+    cmap="viridis",
+    vmin=0,
+    vmax=100,
+    xlabel=None,
+    ylabel=None,
+):
     """A heat map with the value written in each cell (Tables 2 and 4)."""
     import matplotlib.pyplot as plt
 
     m = np.asarray(matrix, dtype=float)
     if m.shape != (len(row_labels), len(col_labels)):
-        raise ValueError(f"expected a {len(row_labels)}×{len(col_labels)} matrix for the labels given, got {m.shape}")
+        raise ValueError(
+            f"expected a {len(row_labels)}×{len(col_labels)} matrix for the labels given, got {m.shape}"
+        )
     fig, ax = plt.subplots(figsize=(1.1 * len(col_labels) + 3, 0.5 * len(row_labels) + 1.5))
     im = ax.imshow(m, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
     ax.set_xticks(range(len(col_labels)), col_labels, rotation=30, ha="right")
@@ -81,7 +106,15 @@ def heatmap(matrix, row_labels, col_labels, *, fmt="{:.1f}", title=None, cmap="v
         for j in range(m.shape[1]):
             if np.isfinite(m[i, j]):
                 frac = (m[i, j] - vmin) / (vmax - vmin) if vmax > vmin else 0
-                ax.text(j, i, fmt.format(m[i, j]), ha="center", va="center", fontsize=8, color="black" if frac > 0.6 else "white")
+                ax.text(
+                    j,
+                    i,
+                    fmt.format(m[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="black" if frac > 0.6 else "white",
+                )
     if xlabel:
         ax.set_xlabel(xlabel)
     if ylabel:
@@ -93,7 +126,9 @@ def heatmap(matrix, row_labels, col_labels, *, fmt="{:.1f}", title=None, cmap="v
     return fig
 
 
-def side_by_side_table(ours: dict, paper: dict, columns, *, labels=None, ours_fmt="{:.2f}", paper_fmt="{:g}"):
+def side_by_side_table(
+    ours: dict, paper: dict, columns, *, labels=None, ours_fmt="{:.2f}", paper_fmt="{:g}"
+):
     """A DataFrame with, for each column, our value and the paper's beside it ("ours" / "paper").
 
     `labels` optionally maps a column key to the heading shown for it.
@@ -108,7 +143,11 @@ def side_by_side_table(ours: dict, paper: dict, columns, *, labels=None, ours_fm
             o = ours[name].get(col)
             p = paper.get(name, {}).get(col)
             head = labels.get(col, col)
-            row[(head, "ours")] = "—" if o is None or (isinstance(o, float) and not np.isfinite(o)) else ours_fmt.format(o)
+            row[(head, "ours")] = (
+                "—"
+                if o is None or (isinstance(o, float) and not np.isfinite(o))
+                else ours_fmt.format(o)
+            )
             row[(head, "paper")] = "—" if p is None else paper_fmt.format(p)
         rows[name] = row
     df = pd.DataFrame.from_dict(rows, orient="index")

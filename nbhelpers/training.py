@@ -101,9 +101,13 @@ def _check_xy(x, y):
     if len(x) == 0:
         raise ValueError("expected at least one training image, got none")
     if not np.all(np.isfinite(x)) or x.min() < 0 or x.max() > 1:
-        raise ValueError(f"expected pixels in [0, 1], got values in [{np.nanmin(x):.3g}, {np.nanmax(x):.3g}]")
+        raise ValueError(
+            f"expected pixels in [0, 1], got values in [{np.nanmin(x):.3g}, {np.nanmax(x):.3g}]"
+        )
     if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() > 9:
-        raise ValueError(f"expected integer labels 0..9, got dtype {y.dtype} with range [{y.min()}, {y.max()}]")
+        raise ValueError(
+            f"expected integer labels 0..9, got dtype {y.dtype} with range [{y.min()}, {y.max()}]"
+        )
     return x.astype(np.float32), y.astype(np.int64)
 
 
@@ -118,7 +122,8 @@ def _regularization(model):
     terms = [
         layer.kernel_regularizer(layer.kernel)
         for layer in model.layers
-        if getattr(layer, "kernel_regularizer", None) is not None and getattr(layer, "trainable", True)
+        if getattr(layer, "kernel_regularizer", None) is not None
+        and getattr(layer, "trainable", True)
     ]
     return tf.add_n(terms) if terms else tf.constant(0.0)
 
@@ -192,7 +197,9 @@ def _fit_classifier(model, x, y, settings: TrainingSettings, seed: int) -> dict:
         optimizer=keras.optimizers.Adam(settings.learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
-    hist = model.fit(x, y, batch_size=settings.batch_size, epochs=settings.epochs, shuffle=True, verbose=0)
+    hist = model.fit(
+        x, y, batch_size=settings.batch_size, epochs=settings.epochs, shuffle=True, verbose=0
+    )
     return {"epochs": settings.epochs, "final_loss": float(hist.history["loss"][-1])}
 
 
@@ -211,7 +218,9 @@ def _fit_autoencoder(model, x, settings: TrainingSettings, seed: int) -> dict:
         recon, code = ae(xb, training=True)
         mse = 0.5 * tf.reduce_mean(tf.reduce_sum(tf.square(recon - xb), axis=1))
         rho_hat = tf.clip_by_value(tf.reduce_mean(code, axis=0), 1e-6, 1 - 1e-6)
-        kl = tf.reduce_sum(rho * tf.math.log(rho / rho_hat) + (1 - rho) * tf.math.log((1 - rho) / (1 - rho_hat)))
+        kl = tf.reduce_sum(
+            rho * tf.math.log(rho / rho_hat) + (1 - rho) * tf.math.log((1 - rho) / (1 - rho_hat))
+        )
         return mse + beta * kl + _regularization(ae)
 
     if settings.method == "lbfgs":
@@ -236,7 +245,13 @@ def _fit_autoencoder(model, x, settings: TrainingSettings, seed: int) -> dict:
 
 
 def train(
-    name: str, x, y, *, seed: int = 0, settings: TrainingSettings | None = None, decay_form: str | None = None
+    name: str,
+    x,
+    y,
+    *,
+    seed: int = 0,
+    settings: TrainingSettings | None = None,
+    decay_form: str | None = None,
 ) -> TrainingResult:
     """Build the paper model `name` and train it on (x, y) (§2); same seed, same weights.
 
@@ -250,9 +265,18 @@ def train(
     x, y = _check_xy(x, y)
     seed = _check_seed(seed)
     tf.config.experimental.enable_op_determinism()
-    model = build(name, seed=int(seed)) if decay_form is None else build(name, seed=int(seed), decay_form=decay_form)
+    model = (
+        build(name, seed=int(seed))
+        if decay_form is None
+        else build(name, seed=int(seed), decay_form=decay_form)
+    )
     start = time.perf_counter()
-    info: dict = {"model": name, "settings": settings.as_dict(), "seed": int(seed), "n_train": int(len(x))}
+    info: dict = {
+        "model": name,
+        "settings": settings.as_dict(),
+        "seed": int(seed),
+        "n_train": int(len(x)),
+    }
     if s.kind == "ae":
         info["autoencoder"] = _fit_autoencoder(model, x, settings, int(seed))
         model.get_layer("encoder").trainable = False
@@ -277,7 +301,9 @@ def cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "nbhelpers" / "models"
 
 
-def cache_key(name: str, data_fingerprint: str, data_source: str, seed: int, settings: TrainingSettings) -> dict:
+def cache_key(
+    name: str, data_fingerprint: str, data_source: str, seed: int, settings: TrainingSettings
+) -> dict:
     """Everything that determines a trained model's weights."""
     import keras
 
@@ -328,7 +354,9 @@ def _load_entry(name: str, key: dict):
     try:
         meta = json.loads(meta_path.read_text())
         if meta.get("key") != key:
-            warnings.warn(f"cached {name} at {meta_path} is stale (its key differs); retraining", stacklevel=3)
+            warnings.warn(
+                f"cached {name} at {meta_path} is stale (its key differs); retraining", stacklevel=3
+            )
             return None
         if _sha256_file(weights_path) != meta.get("sha256"):
             raise ValueError("weights file checksum does not match")
@@ -341,14 +369,18 @@ def _load_entry(name: str, key: dict):
         model.set_weights(weights)
         return TrainingResult(model=model, info=meta.get("info", {}))
     except Exception as exc:  # damaged: unreadable JSON, missing or corrupt file
-        warnings.warn(f"cached {name} at {weights_path} is damaged ({exc}); retraining", stacklevel=3)
+        warnings.warn(
+            f"cached {name} at {weights_path} is damaged ({exc}); retraining", stacklevel=3
+        )
         return None
 
 
 def _store_entry(name: str, key: dict, result: TrainingResult) -> None:
     weights_path, meta_path = _entry_paths(name, key)
     weights = result.model.get_weights()
-    _atomic_write(weights_path, lambda f: np.savez(f, **{f"w{i}": w for i, w in enumerate(weights)}))
+    _atomic_write(
+        weights_path, lambda f: np.savez(f, **{f"w{i}": w for i, w in enumerate(weights)})
+    )
     meta = {"key": key, "sha256": _sha256_file(weights_path), "info": result.info}
     _atomic_write(meta_path, lambda f: f.write(json.dumps(meta, indent=1, sort_keys=True).encode()))
 
@@ -372,17 +404,25 @@ def trained_model(
     settings = settings or TrainingSettings()
     for attr in ("x_train", "y_train", "source", "fingerprint"):
         if not hasattr(data, attr):
-            raise TypeError(f"expected an nbhelpers.data.MNIST (with {attr!r}), got {type(data).__name__}")
+            raise TypeError(
+                f"expected an nbhelpers.data.MNIST (with {attr!r}), got {type(data).__name__}"
+            )
     seed = _check_seed(seed)
     key = cache_key(name, data.fingerprint, data.source, seed, settings)
     result = None if retrain else _load_entry(name, key)
     if result is None:
         if verbose:
-            print(f"training {name} on {len(data.x_train):,} digits ({settings.method}) ...", flush=True)
+            print(
+                f"training {name} on {len(data.x_train):,} digits ({settings.method}) ...",
+                flush=True,
+            )
         result = train(name, data.x_train, data.y_train, seed=seed, settings=settings)
         _store_entry(name, key, result)
         if verbose:
-            print(f"  done in {result.info['seconds']:.1f} s, training error {result.info['train_error']:.2%}", flush=True)
+            print(
+                f"  done in {result.info['seconds']:.1f} s, training error {result.info['train_error']:.2%}",
+                flush=True,
+            )
     elif verbose:
         print(f"loaded {name} from the cache", flush=True)
     return (result.model, result.info) if return_info else result.model

@@ -23,7 +23,9 @@ def _check_rows(examples: Mapping, models: Mapping):
         raise ValueError("expected at least one row of examples, got none")
     for name, pair in examples.items():
         if not (isinstance(pair, tuple) and len(pair) == 2):
-            raise ValueError(f"row {name!r}: expected a pair (images, labels), got {type(pair).__name__}")
+            raise ValueError(
+                f"row {name!r}: expected a pair (images, labels), got {type(pair).__name__}"
+            )
         x, y = pair
         x = np.asarray(x)
         y = np.asarray(y)
@@ -32,9 +34,13 @@ def _check_rows(examples: Mapping, models: Mapping):
         if len(x) == 0:
             raise ValueError(f"row {name!r} has no images (did every search fail?)")
         if np.isnan(x).any():
-            raise ValueError(f"row {name!r} holds NaN images: pass only the successful adversarial examples")
+            raise ValueError(
+                f"row {name!r} holds NaN images: pass only the successful adversarial examples"
+            )
         if x.min() < 0 or x.max() > 1:
-            raise ValueError(f"row {name!r}: expected pixels in [0, 1], got [{x.min():.3g}, {x.max():.3g}]")
+            raise ValueError(
+                f"row {name!r}: expected pixels in [0, 1], got [{x.min():.3g}, {x.max():.3g}]"
+            )
 
 
 def transfer_matrix(examples: Mapping, models: Mapping):
@@ -47,7 +53,10 @@ def transfer_matrix(examples: Mapping, models: Mapping):
 
     _check_rows(examples, models)
     cells = {
-        row: {col: 100.0 * float(np.mean(predict_labels(m, x) != np.asarray(y))) for col, m in models.items()}
+        row: {
+            col: 100.0 * float(np.mean(predict_labels(m, x) != np.asarray(y)))
+            for col, m in models.items()
+        }
         for row, (x, y) in examples.items()
     }
     return pd.DataFrame.from_dict(cells, orient="index")[list(models)]
@@ -63,8 +72,14 @@ def off_diagonal(matrix, pairs: Mapping[str, str], keep=None) -> list[float]:
     out = []
     for row, own in pairs.items():
         if row not in matrix.index or own not in matrix.columns:
-            raise ValueError(f"expected row {row!r} and column {own!r} in the matrix; rows {list(matrix.index)}, columns {list(matrix.columns)}")
-        out.extend(float(matrix.loc[row, col]) for col in matrix.columns if col != own and (keep is None or keep(own, col)))
+            raise ValueError(
+                f"expected row {row!r} and column {own!r} in the matrix; rows {list(matrix.index)}, columns {list(matrix.columns)}"
+            )
+        out.extend(
+            float(matrix.loc[row, col])
+            for col in matrix.columns
+            if col != own and (keep is None or keep(own, col))
+        )
     return out
 
 

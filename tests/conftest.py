@@ -22,8 +22,12 @@ def built_book(tmp_path_factory):
     """
     out = Path(os.environ.get("NBHELPERS_TEST_BUILD") or tmp_path_factory.mktemp("book"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    subprocess.run([sys.executable, "-m", "nbhelpers.book", "build", "--profile", "smoke", "--out", str(out)],
-                   env=env, cwd=ROOT, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "nbhelpers.book", "build", "--profile", "smoke", "--out", str(out)],
+        env=env,
+        cwd=ROOT,
+        check=True,
+    )
     return out
 
 

@@ -19,8 +19,12 @@ from nbhelpers.adversarial import distortion, gaussian_noise, magnify, minimal_d
 def _train(model, x, y, epochs):
     import keras
 
-    model.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(x.reshape((len(x),) + model.input_shape[1:]), y, epochs=epochs, batch_size=32, verbose=0)
+    model.compile(
+        keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    model.fit(
+        x.reshape((len(x),) + model.input_shape[1:]), y, epochs=epochs, batch_size=32, verbose=0
+    )
     return model
 
 
@@ -40,8 +44,9 @@ def setup(digits):
 
     x, y = digits
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(32, activation="sigmoid"),
-                              keras.layers.Dense(10)])
+    model = keras.Sequential(
+        [keras.Input((784,)), keras.layers.Dense(32, activation="sigmoid"), keras.layers.Dense(10)]
+    )
     _train(model, x[:1000], y[:1000], epochs=8)
     xt, yt = x[1000:], y[1000:]
     right = np.flatnonzero(adversarial.predict_labels(model, xt) == yt)[:12]
@@ -72,7 +77,9 @@ def test_targeted_result_contract(setup):
     assert np.array_equal(adversarial.predict_labels(model, res.x_adv), t)
     assert np.array_equal(res.targets, t) and np.array_equal(res.requested, t)
     # distortion is the per-pixel RMS of the perturbation
-    np.testing.assert_allclose(res.distortion, np.sqrt(np.mean((res.x_adv - x) ** 2, axis=1)), rtol=1e-5)
+    np.testing.assert_allclose(
+        res.distortion, np.sqrt(np.mean((res.x_adv - x) ** 2, axis=1)), rtol=1e-5
+    )
     np.testing.assert_allclose(res.distortion, distortion(x, res.x_adv), rtol=1e-6)
     assert np.all(res.distortion > 0) and np.all(res.c > 0) and np.all(res.evaluations > 0)
     assert res.total_evaluations >= res.evaluations.sum() and res.seconds > 0
@@ -90,7 +97,9 @@ def test_batched_matches_reference(setup):
     assert np.array_equal(adversarial.predict_labels(model, ref.x_adv), t)
     assert ref.x_adv.min() >= 0.0 and ref.x_adv.max() <= 1.0
     assert fast.mean_distortion() <= 1.05 * ref.mean_distortion()
-    np.testing.assert_allclose(fast.distortion, ref.distortion, rtol=0.15)  # image by image, loosely
+    np.testing.assert_allclose(
+        fast.distortion, ref.distortion, rtol=0.15
+    )  # image by image, loosely
 
 
 def test_successes_hold_under_keras_predict(setup):
@@ -99,8 +108,12 @@ def test_successes_hold_under_keras_predict(setup):
     t = targets_of(y, 5)
     res = minimal_distortion(model, x, y, targets=t, progress=False)
     for batch in (1, 5, 64):
-        pred = np.concatenate([np.argmax(model.predict(res.x_adv[i:i + batch], verbose=0), axis=1)
-                               for i in range(0, len(x), batch)])
+        pred = np.concatenate(
+            [
+                np.argmax(model.predict(res.x_adv[i : i + batch], verbose=0), axis=1)
+                for i in range(0, len(x), batch)
+            ]
+        )
         assert np.array_equal(pred, t), batch
 
 
@@ -166,8 +179,9 @@ def test_untargeted_is_no_farther_than_any_target(setup):
 def test_failures_are_reported_as_nan_never_the_input(setup):
     model, x, y = setup
     t = targets_of(y[:6], 2)
-    res = minimal_distortion(model, x[:6], y[:6], targets=t, c_init=1e6, c_steps=1, max_iterations=1,
-                             progress=False)
+    res = minimal_distortion(
+        model, x[:6], y[:6], targets=t, c_init=1e6, c_steps=1, max_iterations=1, progress=False
+    )
     bad = ~res.success
     assert bad.all()  # one iteration at an enormous c cannot reach any target
     assert np.all(np.isnan(res.x_adv[bad])) and np.all(np.isnan(res.distortion[bad]))
@@ -175,8 +189,17 @@ def test_failures_are_reported_as_nan_never_the_input(setup):
     with pytest.warns(UserWarning, match="6 of 6"):
         assert np.isnan(res.mean_distortion())
     assert "6 failed" in res.summary()
-    ref = minimal_distortion(model, x[:2], y[:2], targets=t[:2], method="scipy", c_init=1e6, c_steps=1,
-                             max_iterations=1, progress=False)
+    ref = minimal_distortion(
+        model,
+        x[:2],
+        y[:2],
+        targets=t[:2],
+        method="scipy",
+        c_init=1e6,
+        c_steps=1,
+        max_iterations=1,
+        progress=False,
+    )
     assert not ref.success.any() and np.all(np.isnan(ref.x_adv))
 
 
@@ -195,8 +218,14 @@ def test_image_shaped_model(digits):
 
     x, y = digits
     keras.utils.set_random_seed(1)
-    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
-                              keras.layers.Dense(32, activation="sigmoid"), keras.layers.Dense(10)])
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(32, activation="sigmoid"),
+            keras.layers.Dense(10),
+        ]
+    )
     _train(model, x[:1000], y[:1000], epochs=5)
     xi = x[1000:1008].reshape(-1, 28, 28, 1)
     yi = y[1000:1008]
@@ -281,9 +310,13 @@ def test_model_output_must_be_logits_per_class(setup):
     with pytest.raises(ValueError, match="K >= 2"):
         minimal_distortion(one, x[:3], y[:3], progress=False)
     four = keras.Sequential([keras.Input((784,)), keras.layers.Dense(4)])
-    with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\] \(the model has 4 outputs\)"):
+    with pytest.raises(
+        ValueError, match=r"labels must lie in \[0, 3\] \(the model has 4 outputs\)"
+    ):
         minimal_distortion(four, x[:3], np.array([0, 5, 1]), progress=False)
-    seq = keras.Sequential([keras.Input((784,)), keras.layers.Reshape((28, 28)), keras.layers.Dense(10)])
+    seq = keras.Sequential(
+        [keras.Input((784,)), keras.layers.Reshape((28, 28)), keras.layers.Dense(10)]
+    )
     with pytest.raises(ValueError, match=r"logits of shape \(n, K\)"):
         minimal_distortion(seq, x[:3], y[:3], progress=False)
 

@@ -1,7 +1,6 @@
 """The book as a whole: chapters stored clean, executed by papermill, built to HTML,
 and the claims their prose makes checked on the numbers they wrote."""
 
-import json
 
 import nbformat
 import pytest
@@ -14,7 +13,12 @@ CHAPTERS = book.chapters()
 
 
 def test_toc_lists_chapters():
-    assert [p.stem for p in CHAPTERS] == ["01_framework", "02_blind_spots", "03_across_models", "04_across_training_sets"]
+    assert [p.stem for p in CHAPTERS] == [
+        "01_framework",
+        "02_blind_spots",
+        "03_across_models",
+        "04_across_training_sets",
+    ]
     assert all(p.exists() for p in CHAPTERS)
 
 
@@ -23,8 +27,12 @@ def test_chapter_is_stored_clean_with_parameters_first(path):
     nb = nbformat.read(path, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(not c.outputs and c.execution_count is None for c in code), "stored with outputs"
-    assert "parameters" in code[0].metadata.get("tags", []), "first code cell is not tagged 'parameters'"
-    assert code[1].source.startswith(book.COLAB_MARKER), "second code cell is not the Colab install cell"
+    assert "parameters" in code[0].metadata.get("tags", []), (
+        "first code cell is not tagged 'parameters'"
+    )
+    assert code[1].source.startswith(book.COLAB_MARKER), (
+        "second code cell is not the Colab install cell"
+    )
     assert nb.metadata["kernelspec"]["name"] == "python3"
 
 
@@ -78,7 +86,9 @@ def test_rendered_chapters_carry_no_warnings_or_progress_bars(built_book):
         for i, cell in enumerate(nb.cells):
             for out in cell.get("outputs", []):
                 if out.get("output_type") == "stream" and out.get("name") == "stderr":
-                    pytest.fail(f"{nb_path.name}, cell {i}, writes to stderr: {out['text'][:300]!r}")
+                    pytest.fail(
+                        f"{nb_path.name}, cell {i}, writes to stderr: {out['text'][:300]!r}"
+                    )
 
 
 # --- chapter "The models and the data" -------------------------------------
@@ -100,7 +110,11 @@ def test_framework_claims(chapter_results):
     best_fc10 = min(t[n]["test_error"] for n in ("FC10(1e-4)", "FC10(1e-2)", "FC10(1)"))
     for deep in ("FC100-100-10", "FC200-200-10"):
         assert t[deep]["test_error"] < best_fc10
-    assert t["FC10(1e-4)"]["train_error"] <= t["FC10(1e-2)"]["train_error"] < t["FC10(1)"]["train_error"]
+    assert (
+        t["FC10(1e-4)"]["train_error"]
+        <= t["FC10(1e-2)"]["train_error"]
+        < t["FC10(1)"]["train_error"]
+    )
 
 
 # --- chapter "Blind spots" --------------------------------------------------
@@ -114,7 +128,9 @@ def test_blind_spots_every_adversarial_example_is_misclassified(chapter_results)
     for name, row in r["table1"].items():
         assert row["n_success"] > 0, name
         assert row["accuracy_adversarial"] == 0.0, name
-        assert row["n_failed"] <= 0.05 * row["n_correct"], f"{name}: {row['n_failed']} of {row['n_correct']} searches failed"
+        assert row["n_failed"] <= 0.05 * row["n_correct"], (
+            f"{name}: {row['n_failed']} of {row['n_correct']} searches failed"
+        )
 
 
 @pytest.mark.book
@@ -149,10 +165,18 @@ def test_across_models_diagonal_is_full(chapter_results):
 @pytest.mark.book
 def test_across_models_adversarial_transfer_beats_larger_noise(chapter_results):
     r = chapter_results("03_across_models")
-    adv_size = max(v for k, v in r["distortion"].items() if k in r["matrix"] and not k.startswith("Gaussian") and k != "no distortion")
+    adv_size = max(
+        v
+        for k, v in r["distortion"].items()
+        if k in r["matrix"] and not k.startswith("Gaussian") and k != "no distortion"
+    )
     for row, err in r["mean_noise_error"].items():
         assert r["distortion"][row] >= adv_size  # the noise is at least as large
-        assert r["mean_adversarial_transfer"] > 1.5 * err, (row, err, r["mean_adversarial_transfer"])
+        assert r["mean_adversarial_transfer"] > 1.5 * err, (
+            row,
+            err,
+            r["mean_adversarial_transfer"],
+        )
 
 
 # --- chapter "Across training sets" -----------------------------------------

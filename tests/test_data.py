@@ -309,8 +309,7 @@ def test_idx_round_trip(tmp_path, gz):
         assert d.source == f"idx:{tmp_path.resolve()}"
         assert d.x_train.shape == (30, 784) and d.x_test.shape == (20, 784)
         assert d.x_train.dtype == np.float32 and d.y_train.dtype == np.int64
-        assert np.array_equal(d.images("train"),
-                              arrays["x_train"].astype(np.float32) / 255)
+        assert np.array_equal(d.images("train"), arrays["x_train"].astype(np.float32) / 255)
         assert np.array_equal(d.y_test, arrays["y_test"])
         assert "NOT full MNIST" in d.describe()
 
@@ -391,6 +390,7 @@ def test_auto_falls_back_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
     for var in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(var, raising=False)
+
     # No traffic leaves the machine: the probe's connection is refused, as offline.
     def refuse(*args, **kwargs):
         raise OSError("connection refused (test)")
@@ -406,8 +406,9 @@ def test_auto_falls_back_offline(tmp_path, monkeypatch):
 
 def test_auto_never_hangs_on_stuck_probe(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    monkeypatch.setattr(D.socket, "create_connection",
-                        lambda *a, **k: time.sleep(30))  # e.g. DNS that never answers
+    monkeypatch.setattr(
+        D.socket, "create_connection", lambda *a, **k: time.sleep(30)
+    )  # e.g. DNS that never answers
     t0 = time.monotonic()
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
@@ -420,16 +421,20 @@ def test_auto_never_hangs_on_stuck_probe(tmp_path, monkeypatch):
 def test_auto_and_keras_use_intact_cache(tmp_path, monkeypatch, capsys):
     """A (fake) mnist.npz in Keras' cache with a matching hash is loaded offline."""
     rng = np.random.default_rng(0)
-    fake = {"x_train": rng.integers(0, 256, (20, 28, 28), dtype=np.uint8),
-            "y_train": (np.arange(20) % 10).astype(np.uint8),
-            "x_test": rng.integers(0, 256, (10, 28, 28), dtype=np.uint8),
-            "y_test": np.arange(10, dtype=np.uint8)}
+    fake = {
+        "x_train": rng.integers(0, 256, (20, 28, 28), dtype=np.uint8),
+        "y_train": (np.arange(20) % 10).astype(np.uint8),
+        "x_test": rng.integers(0, 256, (10, 28, 28), dtype=np.uint8),
+        "y_test": np.arange(10, dtype=np.uint8),
+    }
     (tmp_path / "datasets").mkdir()
     npz = tmp_path / "datasets" / "mnist.npz"
     np.savez(npz, **fake)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     monkeypatch.setattr(D, "_KERAS_SHA256", hashlib.sha256(npz.read_bytes()).hexdigest())
-    monkeypatch.setattr(D.socket, "create_connection", lambda *a, **k: pytest.fail("must not touch the network"))
+    monkeypatch.setattr(
+        D.socket, "create_connection", lambda *a, **k: pytest.fail("must not touch the network")
+    )
     D._keras_raw.cache_clear()
     try:
         with warnings.catch_warnings():

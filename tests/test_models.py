@@ -28,7 +28,7 @@ def _regularized(model):
     for layer in model.layers:
         reg = getattr(layer, "kernel_regularizer", None)
         if reg is not None:
-            units = getattr(layer, "units", None) or getattr(layer, "filters")
+            units = getattr(layer, "units", None) or layer.filters
             out.append((layer.name, units, float(reg.l2)))
     return out
 
@@ -75,7 +75,9 @@ def test_unknown_name_lists_known(bad):
 
 @pytest.mark.parametrize("form", ["mean", "", "SUM", None])
 def test_bad_decay_form(form):
-    with pytest.raises(ValueError, match=r"unknown decay_form .*expected one of \('sum', 'per_unit'\)"):
+    with pytest.raises(
+        ValueError, match=r"unknown decay_form .*expected one of \('sum', 'per_unit'\)"
+    ):
         build("FC10(1e-4)", decay_form=form)
 
 
@@ -120,7 +122,10 @@ def test_convnet_takes_flat_input(rand_pixels):
         ("FC123-456-10", (784 * 123 + 123) + (123 * 456 + 456) + (456 * 10 + 10)),
         ("FC100-100-10'", (784 * 100 + 100) + (100 * 100 + 100) + (100 * 10 + 10)),
         # 3x3 conv 32, pool, 3x3 conv 64, pool -> 5x5x64, dense 100, dense 10
-        ("ConvNet", (9 * 32 + 32) + (9 * 32 * 64 + 64) + (5 * 5 * 64 * 100 + 100) + (100 * 10 + 10)),
+        (
+            "ConvNet",
+            (9 * 32 + 32) + (9 * 32 * 64 + 64) + (5 * 5 * 64 * 100 + 100) + (100 * 10 + 10),
+        ),
     ],
 )
 def test_parameter_counts(name, n_params):
@@ -166,7 +171,9 @@ def test_decay_penalty_value():
     model = build("FC10(1e-2)", seed=0)
     layer = model.get_layer("logits")
     w = np.asarray(layer.kernel)
-    assert float(layer.kernel_regularizer(layer.kernel)) == pytest.approx(1e-2 * float(np.sum(w**2)), rel=1e-5)
+    assert float(layer.kernel_regularizer(layer.kernel)) == pytest.approx(
+        1e-2 * float(np.sum(w**2)), rel=1e-5
+    )
     assert layer.bias_regularizer is None
 
 
@@ -271,7 +278,9 @@ def test_error_rate_hand_made(identity_fc10, lit_images):
 
 def test_error_rate_errors(identity_fc10, lit_images):
     x, classes = lit_images
-    with pytest.raises(ValueError, match=r"expected as many labels as images, got 11 labels for 12 images"):
+    with pytest.raises(
+        ValueError, match=r"expected as many labels as images, got 11 labels for 12 images"
+    ):
         error_rate(identity_fc10, x, classes[:-1])
     with pytest.raises(ValueError, match=r"got 13 labels for 12 images"):
         error_rate(identity_fc10, x, np.append(classes, 0))

@@ -44,24 +44,32 @@ def test_settings_defaults_and_as_dict():
     s = TrainingSettings()
     assert s.method == T.DEFAULT_METHOD == "lbfgs"
     assert s.as_dict() == {"method": "lbfgs", "max_iterations": 500}
-    a = TrainingSettings(method="adam", epochs=4, batch_size=32, learning_rate=0.01, max_iterations=7)
+    a = TrainingSettings(
+        method="adam", epochs=4, batch_size=32, learning_rate=0.01, max_iterations=7
+    )
     assert a.as_dict() == {"method": "adam", "epochs": 4, "batch_size": 32, "learning_rate": 0.01}
     # settings the method does not use do not change the dict, nor the cache key
-    assert TrainingSettings(max_iterations=9, epochs=1).as_dict() == TrainingSettings(
-        max_iterations=9, epochs=99
-    ).as_dict()
+    assert (
+        TrainingSettings(max_iterations=9, epochs=1).as_dict()
+        == TrainingSettings(max_iterations=9, epochs=99).as_dict()
+    )
     assert (
         TrainingSettings(method="adam", max_iterations=1).as_dict()
         == TrainingSettings(method="adam", max_iterations=999).as_dict()
     )
-    assert TrainingSettings(max_iterations=9).as_dict() != TrainingSettings(max_iterations=10).as_dict()
+    assert (
+        TrainingSettings(max_iterations=9).as_dict()
+        != TrainingSettings(max_iterations=10).as_dict()
+    )
     assert json.loads(json.dumps(a.as_dict())) == a.as_dict()
     assert isinstance(TrainingSettings(max_iterations=np.int64(5)).as_dict()["max_iterations"], int)
 
 
 @pytest.mark.parametrize("method", ["sgd", "LBFGS", "", None])
 def test_settings_unknown_method(method):
-    with pytest.raises(ValueError, match=r"unknown training method .*expected one of \('lbfgs', 'adam'\)"):
+    with pytest.raises(
+        ValueError, match=r"unknown training method .*expected one of \('lbfgs', 'adam'\)"
+    ):
         TrainingSettings(method=method)
 
 
@@ -202,9 +210,13 @@ def test_lbfgs_deterministic(fc10, data):
 def test_decay_form_reaches_the_model(data):
     """train(decay_form=...) builds the model with that form of weight decay."""
     default = train("FC10(1)", data.x_train, data.y_train, seed=0, settings=FAST)
-    per_unit = train("FC10(1)", data.x_train, data.y_train, seed=0, settings=FAST, decay_form="per_unit")
+    per_unit = train(
+        "FC10(1)", data.x_train, data.y_train, seed=0, settings=FAST, decay_form="per_unit"
+    )
     assert float(default.model.get_layer("logits").kernel_regularizer.l2) == pytest.approx(1.0)
-    assert float(per_unit.model.get_layer("logits").kernel_regularizer.l2) == pytest.approx(1.0 / 10)
+    assert float(per_unit.model.get_layer("logits").kernel_regularizer.l2) == pytest.approx(
+        1.0 / 10
+    )
     with pytest.raises(ValueError, match="unknown decay_form 'bogus'"):
         train("FC10(1)", data.x_train, data.y_train, settings=FAST, decay_form="bogus")
 
@@ -247,7 +259,9 @@ def test_autoencoder_two_stages(data, monkeypatch, settings, n):
     r = train("AE400-10", data.x_train[:n], data.y_train[:n], seed=0, settings=settings)
     info = r.info
     assert {"autoencoder", "classifier", "train_error"} <= set(info)
-    assert np.isfinite(info["autoencoder"]["final_loss"]) and np.isfinite(info["classifier"]["final_loss"])
+    assert np.isfinite(info["autoencoder"]["final_loss"]) and np.isfinite(
+        info["classifier"]["final_loss"]
+    )
     init = build("AE400-10", seed=0)
     enc = r.model.get_layer("encoder").get_weights()
     # stage 1 moved the encoder away from its initial weights ...
@@ -317,7 +331,11 @@ def test_cache_round_trip(cache, calls, data, monkeypatch, capsys):
     assert "training FC10(1e-4) on 300 digits (lbfgs)" in capsys.readouterr().out
     names = _files(cache)
     assert len(names) == 2, names  # no temporary files left behind
-    assert names[0].startswith("FC10_1e_4-") and names[0].endswith(".json") and names[1].endswith(".npz")
+    assert (
+        names[0].startswith("FC10_1e_4-")
+        and names[0].endswith(".json")
+        and names[1].endswith(".npz")
+    )
     assert names[0][:-5] == names[1][:-4]
     assert not any(n.startswith(".") or n.endswith(".tmp") for n in names)
     meta = json.loads((cache / names[0]).read_text())
@@ -354,7 +372,13 @@ def test_cache_return_info_and_retrain(cache, calls, data):
 def test_cache_key_covers_seed_settings_and_data(cache, calls, data, monkeypatch):
     base = trained_model("FC10(1e-4)", data, seed=0, settings=FAST, verbose=False)
     other_seed = trained_model("FC10(1e-4)", data, seed=1, settings=FAST, verbose=False)
-    trained_model("FC10(1e-4)", data, seed=0, settings=TrainingSettings(method="adam", epochs=2), verbose=False)
+    trained_model(
+        "FC10(1e-4)",
+        data,
+        seed=0,
+        settings=TrainingSettings(method="adam", epochs=2),
+        verbose=False,
+    )
     trained_model("FC10(1e-4)", data.subset(200, 50, seed=1), seed=0, settings=FAST, verbose=False)
     trained_model("FC10(1)", data, seed=0, settings=FAST, verbose=False)
     assert calls == [0, 1, 0, 0, 0]
@@ -432,7 +456,9 @@ def test_cache_stale_entry_retrains(cache, calls, data):
     m = json.loads(meta.read_text())
     m["key"]["seed"] = 99
     meta.write_text(json.dumps(m))
-    with pytest.warns(UserWarning, match=r"cached FC10\(1e-4\) at .* is stale \(its key differs\); retraining"):
+    with pytest.warns(
+        UserWarning, match=r"cached FC10\(1e-4\) at .* is stale \(its key differs\); retraining"
+    ):
         second = trained_model("FC10(1e-4)", data, settings=FAST, verbose=False)
     assert len(calls) == 2
     assert _same(_weights(first), _weights(second))
@@ -478,7 +504,9 @@ def test_cache_never_unpickles(cache, calls, data, tmp_path_factory, form):
     marker.unlink()
 
     # refused for holding pickled data (the checksum matched), not for anything else
-    with pytest.warns(UserWarning, match=r"is damaged \(.*([Pp]ickle|Object arrays).*\); retraining"):
+    with pytest.warns(
+        UserWarning, match=r"is damaged \(.*([Pp]ickle|Object arrays).*\); retraining"
+    ):
         model = trained_model("FC10(1e-4)", data, settings=FAST, verbose=False)
     assert not marker.exists()
     assert len(calls) == 2
@@ -491,7 +519,9 @@ def test_cache_never_unpickles(cache, calls, data, tmp_path_factory, form):
     ids=["none", "tuple", "dict", "str", "array"],
 )
 def test_cache_needs_mnist(cache, calls, bad):
-    with pytest.raises(TypeError, match=r"expected an nbhelpers.data.MNIST \(with 'x_train'\), got "):
+    with pytest.raises(
+        TypeError, match=r"expected an nbhelpers.data.MNIST \(with 'x_train'\), got "
+    ):
         trained_model("FC10(1e-4)", bad, settings=FAST)
     assert calls == [] and _files(cache) == []
 

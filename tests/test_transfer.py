@@ -33,7 +33,14 @@ def test_cells_are_error_rates_in_percent(models):
 
 def test_off_diagonal_and_means(models):
     x = np.zeros((2, 784), np.float32)
-    m = transfer_matrix({"for says0": (x, np.array([1, 1])), "for says1": (x, np.array([0, 1])), "noise": (x, np.array([0, 0]))}, models)
+    m = transfer_matrix(
+        {
+            "for says0": (x, np.array([1, 1])),
+            "for says1": (x, np.array([0, 1])),
+            "noise": (x, np.array([0, 0])),
+        },
+        models,
+    )
     pairs = {"for says0": "says0", "for says1": "says1"}
     assert m.loc["for says0", "says0"] == 100.0
     assert off_diagonal(m, pairs) == [0.0, 50.0]
