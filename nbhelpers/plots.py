@@ -7,18 +7,45 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["image_grid", "filter_grid", "heatmap", "side_by_side_table"]
+from ._validation import check_int, check_real, check_seed
+
+__all__ = ["image_grid", "filter_grid", "heatmap"]
 
 
-def _as_images(images) -> np.ndarray:
-    a = np.asarray(images, dtype=np.float32)
+def _check_str(value, name: str, *, allow_none: bool = True):
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str or None, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _check_labels(labels, name: str, n: int):
+    """``labels`` as a list of ``n`` strings (row or column headings), or None."""
+    if labels is None:
+        return None
+    if isinstance(labels, str) or not hasattr(labels, "__len__"):
+        raise TypeError(f"{name} must be a list of str, got {type(labels).__name__}")
+    if len(labels) != n:
+        raise ValueError(f"{name} must hold {n} labels, one per row or column, got {len(labels)}")
+    return [str(label) for label in labels]
+
+
+def _as_images(images, name: str = "images") -> np.ndarray:
+    """Images as (n, 28, 28) floats; perturbations (negative values) and NaN pass."""
+    try:
+        a = np.asarray(images, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"{name} must be an array of shape (n, 784) or (n, 28, 28), got {type(images).__name__}"
+        ) from None
     if a.ndim == 2 and a.shape[1] == 784:
         a = a.reshape(-1, 28, 28)
     if a.ndim == 4 and a.shape[-1] == 1:
         a = a[..., 0]
     if a.ndim != 3:
         raise ValueError(
-            f"expected images of shape (n, 784), (n, 28, 28) or (n, 28, 28, 1), got {np.shape(images)}"
+            f"{name} must have shape (n, 784), (n, 28, 28) or (n, 28, 28, 1), got {a.shape}"
         )
     return a
 
@@ -26,15 +53,28 @@ def _as_images(images) -> np.ndarray:
 def image_grid(
     rows, row_labels=None, titles=None, *, cmap="gray", vmin=0.0, vmax=1.0, scale=1.1, suptitle=None
 ):
-    """A grid of digits: `rows` is a list of image arrays, one row each (as in the paper's Figure 7).
+    """A grid of digits: `rows` is a list of image arrays, one row each (the paper's Figure 7).
 
     `titles` optionally gives, per row, a list of strings shown above each image.
     Pass vmin=None/vmax=None to scale each image on its own (e.g. magnified perturbations).
     """
     import matplotlib.pyplot as plt
 
-    rows = [_as_images(r) for r in rows]
+    if isinstance(rows, np.ndarray) or not isinstance(rows, (list, tuple)):
+        raise TypeError(f"rows must be a list of image arrays, got {type(rows).__name__}")
+    if not rows:
+        raise ValueError("rows must hold at least one row of images, got none")
+    rows = [_as_images(r, f"rows[{i}]") for i, r in enumerate(rows)]
+    row_labels = _check_labels(row_labels, "row_labels", len(rows))
+    if titles is not None:
+        _check_labels(titles, "titles", len(rows))
+    vmin = check_real(vmin, "vmin", allow_none=True)
+    vmax = check_real(vmax, "vmax", allow_none=True)
+    scale = check_real(scale, "scale", low=0, low_open=True)
+    suptitle = _check_str(suptitle, "suptitle")
     ncols = max(len(r) for r in rows)
+    if ncols == 0:
+        raise ValueError("rows must hold at least one image, got only empty rows")
     fig, axes = plt.subplots(
         len(rows),
         ncols,
@@ -66,9 +106,16 @@ def image_grid(
 
 def filter_grid(weights, n: int = 64, ncols: int = 16, seed: int = 0, title=None):
     """First-layer weights (784 × units) shown as 28×28 filters, `n` of them chosen at random."""
-    w = np.asarray(weights)
+    try:
+        w = np.asarray(weights, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"weights must be an array of shape (784, units), got {type(weights).__name__}"
+        ) from None
     if w.ndim != 2 or w.shape[0] != 784:
-        raise ValueError(f"expected first-layer weights of shape (784, units), got {w.shape}")
+        raise ValueError(f"weights must have shape (784, units), got {w.shape}")
+    n, ncols, seed = check_int(n, "n", low=1), check_int(ncols, "ncols", low=1), check_seed(seed)
+    title = _check_str(title, "title")
     idx = np.sort(
         np.random.default_rng(seed).choice(w.shape[1], size=min(n, w.shape[1]), replace=False)
     )
@@ -79,8 +126,8 @@ def filter_grid(weights, n: int = 64, ncols: int = 16, seed: int = 0, title=None
 
 def heatmap(
     matrix,
-    row_labels,
-    col_labels,
+    row_labels=None,
+    col_labels=None,
     *,
     fmt="{:.1f}",
     title=None,
@@ -90,14 +137,35 @@ def heatmap(
     xlabel=None,
     ylabel=None,
 ):
-    """A heat map with the value written in each cell (Tables 2 and 4)."""
+    """A heat map with the value written in each cell (Tables 2 and 4).
+
+    ``matrix``: a 2-D array, or a DataFrame whose index and columns are the default
+    row and column labels (a transfer matrix, or ``paper.table("table2")``'s models).
+    """
     import matplotlib.pyplot as plt
 
-    m = np.asarray(matrix, dtype=float)
-    if m.shape != (len(row_labels), len(col_labels)):
-        raise ValueError(
-            f"expected a {len(row_labels)}×{len(col_labels)} matrix for the labels given, got {m.shape}"
-        )
+    if row_labels is None and hasattr(matrix, "index"):
+        row_labels = list(matrix.index)
+    if col_labels is None and hasattr(matrix, "columns"):
+        col_labels = list(matrix.columns)
+    try:
+        m = np.asarray(matrix, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"matrix must be a 2-D array of numbers, got {type(matrix).__name__}"
+        ) from None
+    if m.ndim != 2:
+        raise ValueError(f"matrix must be 2-D, got shape {m.shape}")
+    if row_labels is None or col_labels is None:
+        raise TypeError("row_labels and col_labels are needed unless matrix is a DataFrame")
+    row_labels = _check_labels(row_labels, "row_labels", m.shape[0])
+    col_labels = _check_labels(col_labels, "col_labels", m.shape[1])
+    vmin, vmax = check_real(vmin, "vmin"), check_real(vmax, "vmax")
+    if not isinstance(fmt, str):
+        raise TypeError(f"fmt must be a format str, got {type(fmt).__name__} {fmt!r}")
+    title, xlabel, ylabel = (
+        _check_str(v, n) for v, n in ((title, "title"), (xlabel, "xlabel"), (ylabel, "ylabel"))
+    )
     fig, ax = plt.subplots(figsize=(1.1 * len(col_labels) + 3, 0.5 * len(row_labels) + 1.5))
     im = ax.imshow(m, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
     ax.set_xticks(range(len(col_labels)), col_labels, rotation=30, ha="right")
@@ -124,32 +192,3 @@ def heatmap(
     fig.colorbar(im, ax=ax, fraction=0.03)
     fig.tight_layout()
     return fig
-
-
-def side_by_side_table(
-    ours: dict, paper: dict, columns, *, labels=None, ours_fmt="{:.2f}", paper_fmt="{:g}"
-):
-    """A DataFrame with, for each column, our value and the paper's beside it ("ours" / "paper").
-
-    `labels` optionally maps a column key to the heading shown for it.
-    """
-    import pandas as pd
-
-    labels = labels or {}
-    rows = {}
-    for name in ours:
-        row = {}
-        for col in columns:
-            o = ours[name].get(col)
-            p = paper.get(name, {}).get(col)
-            head = labels.get(col, col)
-            row[(head, "ours")] = (
-                "—"
-                if o is None or (isinstance(o, float) and not np.isfinite(o))
-                else ours_fmt.format(o)
-            )
-            row[(head, "paper")] = "—" if p is None else paper_fmt.format(p)
-        rows[name] = row
-    df = pd.DataFrame.from_dict(rows, orient="index")
-    df.columns = pd.MultiIndex.from_tuples(df.columns)
-    return df

@@ -1,0 +1,89 @@
+"""Figures: digit grids (Figure 7), filters, heat maps of Tables 2 and 4; checks at the door."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from nbhelpers import paper, plots
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def test_image_grid_lays_out_rows_and_titles():
+    x = np.random.default_rng(0).uniform(size=(3, 784)).astype(np.float32)
+    fig = plots.image_grid(
+        [x, x[:2] - 0.5], row_labels=["a", "b"], titles=[["1", "2", "3"], None], vmin=None
+    )
+    assert len(fig.axes) == 6
+    assert fig.axes[0].get_title() == "1" and fig.axes[0].get_ylabel() == "a"
+    assert not fig.axes[5].get_images()  # the short row leaves its last cell empty
+
+
+def test_image_grid_bad_input():
+    x = np.zeros((2, 784), np.float32)
+    with pytest.raises(TypeError, match="rows must be a list of image arrays"):
+        plots.image_grid(x)
+    with pytest.raises(ValueError, match="rows must hold at least one row"):
+        plots.image_grid([])
+    with pytest.raises(ValueError, match=r"rows\[1\] must have shape \(n, 784\)"):
+        plots.image_grid([x, np.zeros((2, 5))])
+    with pytest.raises(TypeError, match=r"rows\[0\] must be an array"):
+        plots.image_grid([["a", "b"]])
+    with pytest.raises(ValueError, match="row_labels must hold 1 labels"):
+        plots.image_grid([x], row_labels=["a", "b"])
+    with pytest.raises(TypeError, match="row_labels must be a list of str"):
+        plots.image_grid([x], row_labels="a")
+    with pytest.raises(TypeError, match="vmin must be a real number or None"):
+        plots.image_grid([x], vmin="0")
+    with pytest.raises(ValueError, match="scale must be a finite number > 0"):
+        plots.image_grid([x], scale=0)
+
+
+def test_filter_grid():
+    w = np.random.default_rng(0).standard_normal((784, 20))
+    fig = plots.filter_grid(w, n=8, ncols=4, title="filters")
+    assert len(fig.axes) == 8 and fig._suptitle.get_text() == "filters"
+    with pytest.raises(ValueError, match=r"weights must have shape \(784, units\)"):
+        plots.filter_grid(w.T)
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        plots.filter_grid(w, n=0)
+    with pytest.raises(TypeError, match="seed must be an int"):
+        plots.filter_grid(w, seed=0.5)
+
+
+def test_heatmap_takes_labels_from_a_dataframe():
+    m = paper.table("table2")[list(paper.TABLE2_MODELS)]
+    fig = plots.heatmap(m, title="paper")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(paper.TABLE2)
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(paper.TABLE2_MODELS)
+    assert "35.9" in [t.get_text() for t in ax.texts]
+    fig = plots.heatmap(np.eye(2), ["a", "b"], ["c", "d"], fmt="{:.0f}")
+    assert sorted(t.get_text() for t in fig.axes[0].texts) == ["0", "0", "1", "1"]
+
+
+def test_heatmap_bad_input():
+    with pytest.raises(ValueError, match="col_labels must hold 2 labels"):
+        plots.heatmap(np.eye(2), ["a", "b"], ["c"])
+    with pytest.raises(TypeError, match="row_labels and col_labels are needed"):
+        plots.heatmap(np.eye(2))
+    with pytest.raises(ValueError, match="matrix must be 2-D"):
+        plots.heatmap(np.ones(3), ["a"], ["b"])
+    with pytest.raises(TypeError, match="matrix must be a 2-D array of numbers"):
+        plots.heatmap([["x"]], ["a"], ["b"])
+    with pytest.raises(TypeError, match="fmt must be a format str"):
+        plots.heatmap(np.eye(1), ["a"], ["b"], fmt=1)
+    with pytest.raises(TypeError, match="title must be a str or None"):
+        plots.heatmap(np.eye(1), ["a"], ["b"], title=3)
+
+
+def test_side_by_side_table_moved_to_report():
+    assert not hasattr(plots, "side_by_side_table")
