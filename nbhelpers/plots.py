@@ -31,14 +31,17 @@ def _check_labels(labels, name: str, n: int):
     return [str(label) for label in labels]
 
 
+def _as_floats(value, name: str, what: str, dtype=np.float32) -> np.ndarray:
+    """``value`` as a float array; TypeError naming ``name`` and ``what`` it must be if not."""
+    try:
+        return np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be {what}, got {type(value).__name__}") from None
+
+
 def _as_images(images, name: str = "images") -> np.ndarray:
     """Images as (n, 28, 28) floats; perturbations (negative values) and NaN pass."""
-    try:
-        a = np.asarray(images, dtype=np.float32)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"{name} must be an array of shape (n, 784) or (n, 28, 28), got {type(images).__name__}"
-        ) from None
+    a = _as_floats(images, name, "an array of shape (n, 784) or (n, 28, 28)")
     if a.ndim == 2 and a.shape[1] == 784:
         a = a.reshape(-1, 28, 28)
     if a.ndim == 4 and a.shape[-1] == 1:
@@ -106,12 +109,7 @@ def image_grid(
 
 def filter_grid(weights, n: int = 64, ncols: int = 16, seed: int = 0, title=None):
     """First-layer weights (784 × units) shown as 28×28 filters, `n` of them chosen at random."""
-    try:
-        w = np.asarray(weights, dtype=np.float32)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"weights must be an array of shape (784, units), got {type(weights).__name__}"
-        ) from None
+    w = _as_floats(weights, "weights", "an array of shape (784, units)")
     if w.ndim != 2 or w.shape[0] != 784:
         raise ValueError(f"weights must have shape (784, units), got {w.shape}")
     n, ncols, seed = check_int(n, "n", low=1), check_int(ncols, "ncols", low=1), check_seed(seed)
@@ -148,12 +146,7 @@ def heatmap(
         row_labels = list(matrix.index)
     if col_labels is None and hasattr(matrix, "columns"):
         col_labels = list(matrix.columns)
-    try:
-        m = np.asarray(matrix, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"matrix must be a 2-D array of numbers, got {type(matrix).__name__}"
-        ) from None
+    m = _as_floats(matrix, "matrix", "a 2-D array of numbers", dtype=np.float64)
     if m.ndim != 2:
         raise ValueError(f"matrix must be 2-D, got shape {m.shape}")
     if row_labels is None or col_labels is None:
