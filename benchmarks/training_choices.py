@@ -1,4 +1,4 @@
-"""Choose the training defaults by measurement (issue: "the one whose errors come closest to Table 1").
+"""Choose the training defaults by measurement: the ones whose errors come closest to Table 1.
 
 Trains the six Table 1 models on the same data with full-batch L-BFGS and with
 minibatch Adam, and the three FC10 models with both weight-decay forms, and prints
@@ -14,7 +14,8 @@ import numpy as np
 
 from nbhelpers import paper
 from nbhelpers.data import load_mnist
-from nbhelpers.models import TABLE1_MODELS, error_rate
+from nbhelpers.evaluate import error_rate
+from nbhelpers.models import TABLE1_MODELS
 from nbhelpers.training import TrainingSettings, train
 
 
@@ -41,7 +42,8 @@ def main():
     print(data.describe())
     table1 = paper.TABLE1
     print(
-        f"\n{'model':15s} {'method':7s} {'train err':>9s} {'test err':>9s}  {'paper':>13s} {'seconds':>8s}"
+        f"\n{'model':15s} {'method':7s} {'train err':>9s} {'test err':>9s}  "
+        f"{'paper':>13s} {'seconds':>8s}"
     )
     gaps = {}
     for method in ("lbfgs", "adam"):
@@ -54,7 +56,8 @@ def main():
             p = table1[name]
             rows.append([(100 * tr, p["train_error"]), (100 * te, p["test_error"])])
             print(
-                f"{name:15s} {method:7s} {tr:9.2%} {te:9.2%}  {p['train_error']:5.2f}%/{p['test_error']:5.2f}% {sec:8.1f}",
+                f"{name:15s} {method:7s} {tr:9.2%} {te:9.2%}  "
+                f"{p['train_error']:5.2f}%/{p['test_error']:5.2f}% {sec:8.1f}",
                 flush=True,
             )
         gaps[method] = distance(rows)
@@ -71,7 +74,8 @@ def main():
             p = table1[name]
             rows.append([(100 * tr, p["train_error"]), (100 * te, p["test_error"])])
             print(
-                f"  {form:9s} {name:12s} {tr:8.2%} {te:8.2%}  paper {p['train_error']}%/{p['test_error']}%",
+                f"  {form:9s} {name:12s} {tr:8.2%} {te:8.2%}  "
+                f"paper {p['train_error']}%/{p['test_error']}%",
                 flush=True,
             )
         print(f"  {form:9s} mean |ours - paper|: {distance(rows):.2f} points")

@@ -1,27 +1,28 @@
 """The paper's MNIST models (§2, Tables 1 and 3), built by their paper names.
 
-Every model takes flat images of 784 pixels in [0, 1] and outputs logits (no
-softmax layer), which is what the adversarial search of §4.1 differentiates.
+Every model takes flat images of ``N_PIXELS`` (784) pixels in [0, 1] and outputs
+``N_CLASSES`` (10) logits (no softmax layer), which is what the adversarial search
+of §4.1 differentiates. What a model answers (its labels, its error rate) is
+computed in `nbhelpers.evaluate`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
-from .evaluate import error_rate, predict_labels  # noqa: F401  (part of this module's API)
+from ._validation import check_choice, check_names, check_seed
+from .data import IMAGE_SHAPE, N_CLASSES, N_PIXELS
 
 __all__ = [
     "ModelSpec",
     "MODELS",
     "TABLE1_MODELS",
     "TABLE3_MODELS",
+    "DECAY_FORMS",
+    "DEFAULT_DECAY_FORM",
     "build",
     "build_autoencoder",
     "spec",
-    "predict_labels",
-    "error_rate",
 ]
 
 
@@ -117,17 +118,17 @@ TABLE3_MODELS = ("FC100-100-10", "FC123-456-10", "FC100-100-10'")
 
 def spec(name: str) -> ModelSpec:
     """The spec of a paper model; an unknown name is an error listing the known ones."""
-    if not isinstance(name, str) or name not in MODELS:
-        known = ", ".join(MODELS)
-        raise ValueError(f"unknown model name {name!r}; expected one of: {known}")
+    (name,) = check_names([name], "name", MODELS)
     return MODELS[name]
 
 
 DECAY_FORMS = ("sum", "per_unit")
 # "sum": λ·Σw² added to the mean cross-entropy. "per_unit": λ/k·Σw², k the layer's
-# units, as results.md remembers the text (unconfirmed). benchmarks/training_choices.py
-# measures both against Table 1; "sum" came far closer (FC10(1): 21.7% training
-# error against the paper's 21.2%; "per_unit" gave 14%), so it is the default.
+# units, the form Szegedy et al. 2014 write in §4.2 (a quadratic weight decay λΣw²/k
+# added to the total loss, k the number of units in the layer).
+# benchmarks/training_choices.py measures both against Table 1; "sum" came far closer
+# (FC10(1): 21.7% training error against Table 1's 21.2%; "per_unit" gave 14%), so it
+# is the default.
 DEFAULT_DECAY_FORM = "sum"
 
 
@@ -143,32 +144,32 @@ def _decay(lam: float, units: int, form: str = DEFAULT_DECAY_FORM):
 def build(name: str, seed: int | None = None, decay_form: str = DEFAULT_DECAY_FORM):
     """The untrained Keras model called `name` in the paper, mapping (n, 784) pixels to logits.
 
-    With `seed`, the initial weights are reproducible.
+    With `seed` (a non-negative int), the initial weights are reproducible.
     """
+    s = spec(name)
+    seed = None if seed is None else check_seed(seed)
+    decay_form = check_choice(decay_form, "decay_form", DECAY_FORMS)
     import keras
     from keras import layers
 
-    s = spec(name)
-    if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)):
-        raise ValueError(f"seed must be an int or None, got {seed!r}")
-    if decay_form not in DECAY_FORMS:
-        raise ValueError(f"unknown decay_form {decay_form!r}; expected one of {DECAY_FORMS}")
     _decay_ = lambda lam, units: _decay(lam, units, decay_form)  # noqa: E731
     if seed is not None:
-        keras.utils.set_random_seed(int(seed))
+        keras.utils.set_random_seed(seed)
     model_name = "".join(ch if ch.isalnum() else "_" for ch in s.name).strip("_")
-    inputs = keras.Input((784,), name="pixels")
+    inputs = keras.Input((N_PIXELS,), name="pixels")
     h = inputs
     if s.kind in ("fc", "ae"):
-        for i, (units, lam) in enumerate(zip(s.hidden, s.decay)):
+        for i, (units, lam) in enumerate(zip(s.hidden, s.decay[:-1], strict=True)):
             layer_name = "encoder" if s.kind == "ae" else f"hidden{i + 1}"
             h = layers.Dense(
                 units, activation="sigmoid", kernel_regularizer=_decay_(lam, units), name=layer_name
             )(h)
-        logits = layers.Dense(10, kernel_regularizer=_decay_(s.decay[-1], 10), name="logits")(h)
+        logits = layers.Dense(
+            N_CLASSES, kernel_regularizer=_decay_(s.decay[-1], N_CLASSES), name="logits"
+        )(h)
     elif s.kind == "conv":
         c1, c2, fc = s.hidden
-        h = layers.Reshape((28, 28, 1))(h)
+        h = layers.Reshape((*IMAGE_SHAPE, 1))(h)
         h = layers.Conv2D(
             c1, 3, activation="relu", kernel_regularizer=_decay_(s.decay[0], c1), name="conv1"
         )(h)
@@ -181,14 +182,16 @@ def build(name: str, seed: int | None = None, decay_form: str = DEFAULT_DECAY_FO
         h = layers.Dense(
             fc, activation="relu", kernel_regularizer=_decay_(s.decay[2], fc), name="fc"
         )(h)
-        logits = layers.Dense(10, kernel_regularizer=_decay_(s.decay[3], 10), name="logits")(h)
+        logits = layers.Dense(
+            N_CLASSES, kernel_regularizer=_decay_(s.decay[3], N_CLASSES), name="logits"
+        )(h)
     else:  # pragma: no cover - guarded by the spec table
         raise AssertionError(s.kind)
     return keras.Model(inputs, logits, name=model_name)
 
 
 def build_autoencoder(model):
-    """The sparse autoencoder around AE400-10's encoder: pixels -> encoder -> sigmoid decoder (784)."""
+    """The sparse autoencoder around AE400-10's encoder: pixels -> encoder -> sigmoid decoder."""
     import keras
     from keras import layers
 
@@ -198,8 +201,10 @@ def build_autoencoder(model):
         raise ValueError(
             f"model {model.name!r} has no layer named 'encoder'; build('AE400-10') makes one"
         ) from None
-    inputs = keras.Input((784,))
+    inputs = keras.Input((N_PIXELS,))
     code = encoder(inputs)
     decay = encoder.kernel_regularizer  # the decoder takes the encoder's decay
-    recon = layers.Dense(784, activation="sigmoid", kernel_regularizer=decay, name="decoder")(code)
+    recon = layers.Dense(N_PIXELS, activation="sigmoid", kernel_regularizer=decay, name="decoder")(
+        code
+    )
     return keras.Model(inputs, [recon, code], name=f"{model.name}_autoencoder")

@@ -19,8 +19,18 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .data import _sha256_file
-from .models import build, build_autoencoder, error_rate, spec
+from ._validation import (
+    check_bool,
+    check_choice,
+    check_images,
+    check_int,
+    check_labels,
+    check_real,
+    check_seed,
+)
+from .data import N_CLASSES, N_PIXELS, _sha256_file
+from .evaluate import error_rate
+from .models import DEFAULT_DECAY_FORM, build, build_autoencoder, spec
 
 __all__ = [
     "METHODS",
@@ -34,7 +44,7 @@ __all__ = [
 ]
 
 METHODS = ("lbfgs", "adam")
-# Chosen by benchmarks/training_optimizers.py: full-batch L-BFGS came closest to
+# Chosen by benchmarks/training_choices.py: full-batch L-BFGS came closest to
 # Table 1's training and test errors on the embedded data (see the README).
 DEFAULT_METHOD = "lbfgs"
 
@@ -50,14 +60,10 @@ class TrainingSettings:
     learning_rate: float = 1e-3
 
     def __post_init__(self):
-        if self.method not in METHODS:
-            raise ValueError(f"unknown training method {self.method!r}; expected one of {METHODS}")
+        check_choice(self.method, "method", METHODS)
         for name in ("max_iterations", "epochs", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not (self.learning_rate > 0):
-            raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
+            check_int(getattr(self, name), name, low=1)
+        check_real(self.learning_rate, "learning_rate", low=0, low_open=True)
 
     def as_dict(self) -> dict:
         """Only the settings that the chosen method uses, so unused ones do not split the cache."""
@@ -77,38 +83,6 @@ class TrainingResult:
 
     model: object
     info: dict = field(default_factory=dict)
-
-
-# ---------------------------------------------------------------------------
-# validation
-
-
-def _check_seed(seed) -> int:
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-        raise ValueError(f"seed must be an integer, got {seed!r}")
-    return int(seed)
-
-
-def _check_xy(x, y):
-    x = np.asarray(x)
-    y = np.asarray(y)
-    if x.ndim != 2 or x.shape[1] != 784:
-        raise ValueError(f"expected training images of shape (n, 784), got {x.shape}")
-    if y.ndim != 1:
-        raise ValueError(f"expected labels of shape (n,), got {y.shape}")
-    if len(y) != len(x):
-        raise ValueError(f"expected one label per image, got {len(y)} labels for {len(x)} images")
-    if len(x) == 0:
-        raise ValueError("expected at least one training image, got none")
-    if not np.all(np.isfinite(x)) or x.min() < 0 or x.max() > 1:
-        raise ValueError(
-            f"expected pixels in [0, 1], got values in [{np.nanmin(x):.3g}, {np.nanmax(x):.3g}]"
-        )
-    if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() > 9:
-        raise ValueError(
-            f"expected integer labels 0..9, got dtype {y.dtype} with range [{y.min()}, {y.max()}]"
-        )
-    return x.astype(np.float32), y.astype(np.int64)
 
 
 # ---------------------------------------------------------------------------
@@ -137,7 +111,7 @@ def _lbfgs(variables, loss_fn, max_iterations: int) -> dict:
     sizes = [int(np.prod(s)) for s in shapes]
 
     def assign(theta):
-        for v, part, shape in zip(variables, tf.split(theta, sizes), shapes):
+        for v, part, shape in zip(variables, tf.split(theta, sizes), shapes, strict=True):
             v.assign(tf.reshape(part, shape))
 
     def value_and_gradients(theta):
@@ -234,7 +208,7 @@ def _fit_autoencoder(model, x, settings: TrainingSettings, seed: int) -> dict:
         with tf.GradientTape() as tape:
             loss = loss_fn(xb)
         grads = tape.gradient(loss, ae.trainable_variables)
-        opt.apply_gradients(zip(grads, ae.trainable_variables))
+        opt.apply_gradients(zip(grads, ae.trainable_variables, strict=True))
         return loss
 
     loss = None
@@ -258,37 +232,47 @@ def train(
     AE400-10 is trained in two stages as in the paper: the sparse autoencoder
     unsupervised, then a softmax classifier on the frozen encoder.
     """
+    s = spec(name)
+    settings = _check_settings(settings)
+    x = check_images(x, "x (training images)", shape=(N_PIXELS,))
+    y = check_labels(y, "y (labels)", n=len(x), num_classes=N_CLASSES)
+    seed = check_seed(seed)
+    model = build(
+        name, seed=seed, decay_form=DEFAULT_DECAY_FORM if decay_form is None else decay_form
+    )
     import tensorflow as tf
 
-    s = spec(name)
-    settings = settings or TrainingSettings()
-    x, y = _check_xy(x, y)
-    seed = _check_seed(seed)
     tf.config.experimental.enable_op_determinism()
-    model = (
-        build(name, seed=int(seed))
-        if decay_form is None
-        else build(name, seed=int(seed), decay_form=decay_form)
-    )
     start = time.perf_counter()
     info: dict = {
         "model": name,
         "settings": settings.as_dict(),
-        "seed": int(seed),
+        "seed": seed,
         "n_train": int(len(x)),
     }
     if s.kind == "ae":
-        info["autoencoder"] = _fit_autoencoder(model, x, settings, int(seed))
+        info["autoencoder"] = _fit_autoencoder(model, x, settings, seed)
         model.get_layer("encoder").trainable = False
-        info["classifier"] = _fit_classifier(model, x, y, settings, int(seed))
+        info["classifier"] = _fit_classifier(model, x, y, settings, seed)
     else:
-        info["classifier"] = _fit_classifier(model, x, y, settings, int(seed))
+        info["classifier"] = _fit_classifier(model, x, y, settings, seed)
     info["seconds"] = round(time.perf_counter() - start, 2)
     info["train_error"] = error_rate(model, x, y)
     # A frozen layer stays frozen in the returned model; unfreeze so weights round-trip uniformly.
     for layer in model.layers:
         layer.trainable = True
     return TrainingResult(model=model, info=info)
+
+
+def _check_settings(settings) -> TrainingSettings:
+    """None (the defaults) or a TrainingSettings."""
+    if settings is None:
+        return TrainingSettings()
+    if not isinstance(settings, TrainingSettings):
+        raise TypeError(
+            f"settings must be a TrainingSettings or None, got {type(settings).__name__}"
+        )
+    return settings
 
 
 # ---------------------------------------------------------------------------
@@ -307,12 +291,10 @@ def cache_key(
     """Everything that determines a trained model's weights."""
     import keras
 
-    from .models import DEFAULT_DECAY_FORM
-
     return {
         "spec": {**spec(name).as_dict(), "decay_form": DEFAULT_DECAY_FORM},
         "data": {"fingerprint": data_fingerprint, "source": data_source},
-        "seed": int(seed),
+        "seed": check_seed(seed),
         "training": settings.as_dict(),
         "nbhelpers": __version__,
         "keras": keras.__version__,
@@ -324,7 +306,10 @@ def _key_hash(key: dict) -> str:
 
 
 def _atomic_write(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, then rename: readers never see half a file."""
+    """Write through a temporary file in the same folder, then rename.
+
+    Readers never see half a file.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -344,7 +329,7 @@ def _entry_paths(name: str, key: dict) -> tuple[Path, Path]:
 
 
 def _load_entry(name: str, key: dict):
-    """The cached model for `key`, or None (with a warning) if the entry is missing, stale or damaged.
+    """The cached model for `key`, or None (with a warning) if missing, stale or damaged.
 
     Only arrays are read (np.load with allow_pickle=False): loading never runs code from the file.
     """
@@ -401,13 +386,17 @@ def trained_model(
     fingerprint). The cache key covers the model, data, seed, training settings and
     package versions, so a change in any of them trains afresh.
     """
-    settings = settings or TrainingSettings()
+    spec(name)
+    settings = _check_settings(settings)
     for attr in ("x_train", "y_train", "source", "fingerprint"):
         if not hasattr(data, attr):
             raise TypeError(
                 f"expected an nbhelpers.data.MNIST (with {attr!r}), got {type(data).__name__}"
             )
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
+    retrain = check_bool(retrain, "retrain")
+    verbose = check_bool(verbose, "verbose")
+    return_info = check_bool(return_info, "return_info")
     key = cache_key(name, data.fingerprint, data.source, seed, settings)
     result = None if retrain else _load_entry(name, key)
     if result is None:
@@ -420,7 +409,8 @@ def trained_model(
         _store_entry(name, key, result)
         if verbose:
             print(
-                f"  done in {result.info['seconds']:.1f} s, training error {result.info['train_error']:.2%}",
+                f"  done in {result.info['seconds']:.1f} s, "
+                f"training error {result.info['train_error']:.2%}",
                 flush=True,
             )
     elif verbose:

@@ -3,14 +3,15 @@
 import numpy as np
 import pytest
 
+from nbhelpers import models
+from nbhelpers.data import IMAGE_SHAPE, N_CLASSES, N_PIXELS
+from nbhelpers.evaluate import error_rate, predict_labels
 from nbhelpers.models import (
     MODELS,
     TABLE1_MODELS,
     TABLE3_MODELS,
     build,
     build_autoencoder,
-    error_rate,
-    predict_labels,
     spec,
 )
 
@@ -19,7 +20,7 @@ ALL = list(MODELS)
 
 def _weights_equal(a, b):
     wa, wb = a.get_weights(), b.get_weights()
-    return len(wa) == len(wb) and all(np.array_equal(x, y) for x, y in zip(wa, wb))
+    return len(wa) == len(wb) and all(np.array_equal(x, y) for x, y in zip(wa, wb, strict=True))
 
 
 def _regularized(model):
@@ -63,21 +64,27 @@ def test_spec_as_dict_is_json_friendly():
     assert spec("FC100-100-10").as_dict() != spec("FC100-100-10'").as_dict()
 
 
-@pytest.mark.parametrize("bad", ["FC999", "fc10(1e-4)", "", None, 3])
+@pytest.mark.parametrize("bad", ["FC999", "fc10(1e-4)", ""])
 def test_unknown_name_lists_known(bad):
-    with pytest.raises(ValueError, match=r"unknown model name .*expected one of") as err:
+    with pytest.raises(ValueError, match=r"name: unknown name\(s\) .*expected some of") as err:
         build(bad)
     for name in MODELS:
         assert name in str(err.value)
-    with pytest.raises(ValueError, match="unknown model name"):
+    with pytest.raises(ValueError, match="unknown name"):
+        spec(bad)
+
+
+@pytest.mark.parametrize("bad", [None, 3, ["FC10(1)"]])
+def test_name_of_wrong_type(bad):
+    with pytest.raises(TypeError, match=r"name must hold str names"):
+        build(bad)
+    with pytest.raises(TypeError, match=r"name must hold str names"):
         spec(bad)
 
 
 @pytest.mark.parametrize("form", ["mean", "", "SUM", None])
 def test_bad_decay_form(form):
-    with pytest.raises(
-        ValueError, match=r"unknown decay_form .*expected one of \('sum', 'per_unit'\)"
-    ):
+    with pytest.raises(ValueError, match=r"decay_form must be one of \('sum', 'per_unit'\), got"):
         build("FC10(1e-4)", decay_form=form)
 
 
@@ -87,8 +94,8 @@ def test_bad_decay_form(form):
 @pytest.mark.parametrize("name", ALL)
 def test_maps_pixels_to_logits(name, rand_pixels):
     model = build(name, seed=0)
-    assert tuple(model.input_shape) == (None, 784)
-    assert tuple(model.output_shape) == (None, 10)
+    assert tuple(model.input_shape) == (None, 784) == (None, N_PIXELS)
+    assert tuple(model.output_shape) == (None, 10) == (None, N_CLASSES)
     out = np.asarray(model(rand_pixels, training=False))
     assert out.shape == (6, 10) and out.dtype == np.float32
     assert np.all(np.isfinite(out))
@@ -150,7 +157,7 @@ def test_decay_sum_form_is_lambda(name):
     s = spec(name)
     regs = _regularized(build(name))
     assert len(regs) == len(s.decay)
-    for (_, _, factor), lam in zip(regs, s.decay):
+    for (_, _, factor), lam in zip(regs, s.decay, strict=True):
         assert factor == pytest.approx(lam, rel=1e-6)
     # the default is the "sum" form
     assert _regularized(build(name, decay_form="sum")) == regs
@@ -161,7 +168,7 @@ def test_decay_per_unit_form_divides_by_units(name):
     s = spec(name)
     regs = _regularized(build(name, decay_form="per_unit"))
     assert len(regs) == len(s.decay)
-    for (_, units, factor), lam in zip(regs, s.decay):
+    for (_, units, factor), lam in zip(regs, s.decay, strict=True):
         assert factor == pytest.approx(lam / units, rel=1e-6)
     assert regs[-1][1] == 10  # the output layer divides by its 10 units
 
@@ -198,10 +205,27 @@ def test_seed_does_not_depend_on_history():
     assert _weights_equal(a, b)
 
 
-@pytest.mark.parametrize("seed", [1.5, "x"])
+@pytest.mark.parametrize("seed", [1.5, "x", True])
 def test_build_rejects_non_integer_seed(seed):
-    with pytest.raises((TypeError, ValueError), match=r"seed must be an int"):
+    with pytest.raises(TypeError, match=r"seed must be an int"):
         build("FC10(1e-4)", seed=seed)
+
+
+def test_build_rejects_negative_seed():
+    with pytest.raises(ValueError, match=r"seed must be >= 0, got -1"):
+        build("FC10(1e-4)", seed=-1)
+
+
+def test_sizes_come_from_data():
+    """MNIST's sizes are stated once, in nbhelpers.data; models use them."""
+    assert (N_PIXELS, N_CLASSES, IMAGE_SHAPE) == (784, 10, (28, 28))
+    assert models.N_PIXELS is N_PIXELS and models.N_CLASSES is N_CLASSES
+
+
+def test_evaluation_lives_in_evaluate():
+    """predict_labels and error_rate have one home, nbhelpers.evaluate (not re-exported)."""
+    assert "predict_labels" not in models.__all__ and "error_rate" not in models.__all__
+    assert not hasattr(models, "predict_labels") and not hasattr(models, "error_rate")
 
 
 # --------------------------------------------------------------------------- #

@@ -1,9 +1,11 @@
-"""Tests for nbhelpers.training: training the paper's models (§2) and the cache of trained models."""
+"""Tests for nbhelpers.training: training the paper's models (§2) and the cache of trained ones."""
 
+import dataclasses
 import hashlib
 import json
 import math
 import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,8 @@ import pytest
 
 from nbhelpers import training as T
 from nbhelpers.data import load_mnist
-from nbhelpers.models import build, error_rate, predict_labels
+from nbhelpers.evaluate import error_rate, predict_labels
+from nbhelpers.models import build
 from nbhelpers.training import TrainingSettings, cache_dir, cache_key, train, trained_model
 
 LBFGS40 = TrainingSettings(max_iterations=40)
@@ -34,7 +37,7 @@ def _weights(model):
 
 
 def _same(a, b):
-    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
+    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
 
 
 # --------------------------------------------------------------------------- #
@@ -67,64 +70,78 @@ def test_settings_defaults_and_as_dict():
 
 @pytest.mark.parametrize("method", ["sgd", "LBFGS", "", None])
 def test_settings_unknown_method(method):
-    with pytest.raises(
-        ValueError, match=r"unknown training method .*expected one of \('lbfgs', 'adam'\)"
-    ):
+    with pytest.raises(ValueError, match=r"method must be one of \('lbfgs', 'adam'\), got"):
         TrainingSettings(method=method)
 
 
 @pytest.mark.parametrize(
-    "field, value",
+    "field, value, error",
     [
-        ("max_iterations", 0),
-        ("max_iterations", -5),
-        ("max_iterations", 2.5),
-        ("max_iterations", True),
-        ("max_iterations", "10"),
-        ("epochs", 0),
-        ("epochs", 1.0),
-        ("batch_size", 0),
-        ("batch_size", None),
+        ("max_iterations", 0, ValueError),
+        ("max_iterations", -5, ValueError),
+        ("max_iterations", 2.5, TypeError),
+        ("max_iterations", True, TypeError),
+        ("max_iterations", "10", TypeError),
+        ("epochs", 0, ValueError),
+        ("epochs", 1.0, TypeError),
+        ("batch_size", 0, ValueError),
+        ("batch_size", None, TypeError),
     ],
 )
-def test_settings_need_positive_integers(field, value):
-    with pytest.raises(ValueError, match=rf"{field} must be a positive integer, got {value!r}"):
+def test_settings_need_positive_integers(field, value, error):
+    got = rf"got (\w+ )?{re.escape(repr(value))}$"
+    want = "be >= 1" if error is ValueError else "be an int"
+    with pytest.raises(error, match=rf"^{field} must {want}, {got}"):
         TrainingSettings(**{field: value})
 
 
 @pytest.mark.parametrize("lr", [0, -1e-3, float("nan")])
 def test_settings_learning_rate(lr):
-    with pytest.raises(ValueError, match=r"learning_rate must be positive"):
+    with pytest.raises(ValueError, match=r"learning_rate must be a finite number > 0"):
+        TrainingSettings(method="adam", learning_rate=lr)
+
+
+@pytest.mark.parametrize("lr", ["0.01", True, None])
+def test_settings_learning_rate_type(lr):
+    with pytest.raises(TypeError, match=r"learning_rate must be a real number"):
         TrainingSettings(method="adam", learning_rate=lr)
 
 
 def test_settings_frozen():
     s = TrainingSettings()
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         s.max_iterations = 3
 
 
 # --------------------------------------------------------------------------- #
 # train: bad input
 # --------------------------------------------------------------------------- #
+IMAGES, LABELS = r"x \(training images\)", r"y \(labels\)"
+
+
 @pytest.mark.parametrize(
-    "case, pattern",
+    "case, error, pattern",
     [
-        ("images_2d", r"expected training images of shape \(n, 784\), got \(300, 28, 28\)"),
-        ("flat_vector", r"expected training images of shape \(n, 784\), got \(235200,\)"),
-        ("too_few_pixels", r"expected training images of shape \(n, 784\), got \(300, 783\)"),
-        ("pixels_255", r"expected pixels in \[0, 1\], got values in \[0, 255\]"),
-        ("negative", r"expected pixels in \[0, 1\], got values in \[-0\.5, 1\]"),
-        ("nan", r"expected pixels in \[0, 1\]"),
-        ("inf", r"expected pixels in \[0, 1\]"),
-        ("label_10", r"expected integer labels 0\.\.9, got dtype int64 with range \[0, 10\]"),
-        ("label_neg", r"expected integer labels 0\.\.9, got dtype int64 with range \[-1, 9\]"),
-        ("label_float", r"expected integer labels 0\.\.9, got dtype float64"),
-        ("short_labels", r"expected one label per image, got 299 labels for 300 images"),
-        ("empty", r"expected at least one training image, got none"),
+        ("images_2d", ValueError, IMAGES + r" must have shape \(n, 784\), got \(300, 28, 28\)"),
+        ("flat_vector", ValueError, IMAGES + r" must be a batch .*got shape \(235200,\)"),
+        ("too_few_pixels", ValueError, IMAGES + r" must have shape \(n, 784\), got \(300, 783\)"),
+        ("pixels_255", ValueError, r"pixel values in \[0, 1\], got values in \[0, 255\]"),
+        ("negative", ValueError, r"pixel values in \[0, 1\], got values in \[-0\.5, 1\]"),
+        ("nan", ValueError, IMAGES + r" contains NaN; expected pixel values in \[0, 1\]"),
+        ("inf", ValueError, r"pixel values in \[0, 1\], got values in \[0, inf\]"),
+        ("label_10", ValueError, LABELS + r" must lie in \[0, 9\] .*got values in \[0, 10\]"),
+        ("label_neg", ValueError, LABELS + r" must lie in \[0, 9\] .*got values in \[-1, 9\]"),
+        (
+            "label_fraction",
+            TypeError,
+            LABELS + r" must hold integer class indices, got dtype float64",
+        ),
+        ("short_labels", ValueError, LABELS + r" must have shape \(300,\) .*got shape \(299,\)"),
+        ("empty", ValueError, IMAGES + r" must hold at least one image, got none"),
+        ("not_an_array", TypeError, IMAGES + r" must be an array of images"),
     ],
 )
-def test_train_rejects_bad_data(data, case, pattern):
+def test_train_rejects_bad_data(data, case, error, pattern):
     x = np.array(data.x_train)
     y = np.array(data.y_train)
     if case == "images_2d":
@@ -146,24 +163,52 @@ def test_train_rejects_bad_data(data, case, pattern):
         y[5] = 10
     elif case == "label_neg":
         y[5] = -1
-    elif case == "label_float":
-        y = y.astype(np.float64)
+    elif case == "label_fraction":
+        y = y + 0.5
+    elif case == "not_an_array":
+        x = {"pixels": x}
     elif case == "short_labels":
         y = y[:-1]
     elif case == "empty":
         x, y = x[:0], y[:0]
-    with pytest.raises(ValueError, match=pattern):
+    with pytest.raises(error, match=pattern):
         train("FC10(1e-4)", x, y, settings=FAST)
+
+
+def test_train_takes_whole_float_labels(data, monkeypatch):
+    """Labels read back as floats (JSON) are class indices when whole, as everywhere else."""
+    seen = {}
+
+    def fit(model, x, y, settings, seed):
+        seen["y"] = y
+        return {}
+
+    monkeypatch.setattr(T, "_fit_classifier", fit)
+    train("FC10(1e-4)", data.x_train, data.y_train.astype(np.float64), settings=FAST)
+    assert seen["y"].dtype == np.int64 and np.array_equal(seen["y"], data.y_train)
 
 
 @pytest.mark.parametrize("seed", [1.5, "0", None, True])
 def test_train_rejects_non_integer_seed(data, seed):
-    with pytest.raises(ValueError, match=rf"seed must be an integer, got {seed!r}"):
+    with pytest.raises(TypeError, match=rf"seed must be an int, got \w+ {re.escape(repr(seed))}"):
         train("FC10(1e-4)", data.x_train, data.y_train, seed=seed, settings=FAST)
 
 
+def test_train_rejects_negative_seed(data):
+    with pytest.raises(ValueError, match=r"seed must be >= 0, got -1"):
+        train("FC10(1e-4)", data.x_train, data.y_train, seed=-1, settings=FAST)
+
+
+@pytest.mark.parametrize("settings", [{"method": "adam"}, "adam", 3])
+def test_train_rejects_settings_of_wrong_type(data, settings):
+    with pytest.raises(TypeError, match=r"settings must be a TrainingSettings or None"):
+        train("FC10(1e-4)", data.x_train, data.y_train, settings=settings)
+
+
 def test_train_unknown_model(data):
-    with pytest.raises(ValueError, match=r"unknown model name 'FC7'; expected one of: .*AE400-10"):
+    with pytest.raises(
+        ValueError, match=r"name: unknown name\(s\) \['FC7'\]; expected some of .*AE400-10"
+    ):
         train("FC7", data.x_train, data.y_train, settings=FAST)
 
 
@@ -217,7 +262,7 @@ def test_decay_form_reaches_the_model(data):
     assert float(per_unit.model.get_layer("logits").kernel_regularizer.l2) == pytest.approx(
         1.0 / 10
     )
-    with pytest.raises(ValueError, match="unknown decay_form 'bogus'"):
+    with pytest.raises(ValueError, match="decay_form must be one of .*, got 'bogus'"):
         train("FC10(1)", data.x_train, data.y_train, settings=FAST, decay_form="bogus")
 
 
@@ -527,12 +572,33 @@ def test_cache_needs_mnist(cache, calls, bad):
 
 
 def test_cache_unknown_model(cache, calls, data):
-    with pytest.raises(ValueError, match="unknown model name"):
+    with pytest.raises(ValueError, match="unknown name"):
         trained_model("FC11", data, settings=FAST)
     assert calls == [] and _files(cache) == []
 
 
 def test_cache_rejects_non_integer_seed(cache, calls, data):
     trained_model("FC10(1e-4)", data, seed=0, settings=FAST, verbose=False)
-    with pytest.raises(ValueError, match=r"seed must be an integer, got 0.5"):
+    with pytest.raises(TypeError, match=r"seed must be an int, got float 0.5"):
         trained_model("FC10(1e-4)", data, seed=0.5, settings=FAST, verbose=False)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, pattern",
+    [
+        ({"seed": -1}, ValueError, r"seed must be >= 0"),
+        ({"settings": "adam"}, TypeError, r"settings must be a TrainingSettings"),
+        ({"verbose": 1}, TypeError, r"verbose must be True or False"),
+        ({"retrain": "yes"}, TypeError, r"retrain must be True or False"),
+        ({"return_info": None}, TypeError, r"return_info must be True or False"),
+    ],
+)
+def test_cache_rejects_bad_arguments(cache, calls, data, kwargs, error, pattern):
+    with pytest.raises(error, match=pattern):
+        trained_model("FC10(1e-4)", data, **{"settings": FAST, **kwargs})
+    assert calls == [] and _files(cache) == []
+
+
+def test_cache_key_rejects_bad_seed(data):
+    with pytest.raises(TypeError, match=r"seed must be an int"):
+        cache_key("FC10(1e-4)", data.fingerprint, data.source, 1.5, FAST)
