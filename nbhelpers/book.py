@@ -4,10 +4,14 @@ then build the HTML book from the executed copies with Jupyter Book 1.x.
     python -m nbhelpers.book build --profile smoke     # CI: small parameters, minutes
     python -m nbhelpers.book build --profile full      # publishing: the paper's scale
     python -m nbhelpers.book execute book/02_blind_spots.ipynb --profile smoke
-    python -m nbhelpers.book sync-colab                # write _config.yml's address into the Colab cells
+    python -m nbhelpers.book sync-colab                # _config.yml's address -> Colab cells
 
 Each executed chapter lands in <out>/source/book/ with the JSON of numbers it
 reports beside it; the HTML lands in <out>/html.
+
+The chapters' kernels inherit this process's environment: $NBHELPERS_MNIST (a folder
+of MNIST IDX files that ``load_mnist("auto")`` reads before Keras) reaches them as
+set, made absolute first, since each chapter runs in its output folder.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from ._validation import check_bool
+from .data import MNIST_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 COLAB_MARKER = "# Colab only: install the book's helper package"
@@ -51,8 +58,22 @@ def chapters(root: Path = ROOT) -> list[Path]:
     return [root / f"{f}.ipynb" for f in files if (root / f"{f}.ipynb").exists()]
 
 
+def chapter_stems(root: Path = ROOT) -> list[str]:
+    """The stems of the executed chapters ("01_framework", ...), in _toc.yml's order."""
+    return [p.stem for p in chapters(root)]
+
+
+def _absolute_mnist_env() -> str | None:
+    """Make a relative $NBHELPERS_MNIST absolute (kernels run elsewhere); its value, if set."""
+    value = os.environ.get(MNIST_ENV, "")
+    if not value:
+        return None
+    os.environ[MNIST_ENV] = os.path.abspath(os.path.expanduser(value))
+    return os.environ[MNIST_ENV]
+
+
 def profile_parameters(profile: str, notebook: Path, root: Path = ROOT) -> dict:
-    """The parameters of `profile` for one chapter: the profile's defaults, then the chapter's own."""
+    """The parameters of `profile` for one chapter: the profile's defaults, then the chapter's."""
     profiles = _yaml(root / "book" / "profiles.yml")
     if profile not in profiles:
         raise ValueError(
@@ -83,7 +104,8 @@ def execute(notebook: Path, out_dir: Path, profile: str, root: Path = ROOT) -> P
     unknown = set(params) - notebook_parameters(notebook)
     if unknown:
         raise ValueError(
-            f"profile {profile!r} sets {sorted(unknown)}, which {notebook.name}'s parameters cell does not define"
+            f"profile {profile!r} sets {sorted(unknown)}, "
+            f"which {notebook.name}'s parameters cell does not define"
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / notebook.name
@@ -91,6 +113,7 @@ def execute(notebook: Path, out_dir: Path, profile: str, root: Path = ROOT) -> P
     # TensorFlow's C++ log (on a machine without a GPU it logs a failed cuInit as an error)
     os.environ.setdefault("NBHELPERS_PROGRESS", "0")
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    _absolute_mnist_env()  # the kernel inherits os.environ; its cwd is out_dir
     start = time.perf_counter()
     print(f"executing {notebook.relative_to(root)} ({profile}) ...", flush=True)
     pm.execute_notebook(
@@ -109,7 +132,11 @@ def execute(notebook: Path, out_dir: Path, profile: str, root: Path = ROOT) -> P
 def build(
     profile: str = "smoke", out: Path | None = None, root: Path = ROOT, html: bool = True
 ) -> Path:
-    """Execute every chapter of the toc under `profile` and build the HTML book (warnings are errors)."""
+    """Execute every chapter of the toc under `profile` and build the HTML book.
+
+    Sphinx warnings are errors.
+    """
+    html = check_bool(html, "html")
     out = Path(out or root / "_build").resolve()
     src = out / "source"
     if src.exists():
@@ -127,6 +154,9 @@ def build(
             shutil.copy(f, src / "book" / f.name)
     env_cache = os.environ.setdefault("NBHELPERS_CACHE", str(out / "cache"))
     print(f"model cache: {env_cache}", flush=True)
+    mnist = _absolute_mnist_env()
+    if mnist:
+        print(f"MNIST: {MNIST_ENV}={mnist} (load_mnist('auto') reads it first)", flush=True)
     for nb in chapters(root):
         execute(nb, src / "book", profile, root)
     if html:
@@ -153,7 +183,8 @@ def sync_colab(root: Path = ROOT, check: bool = False) -> list[Path]:
         cells = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith(COLAB_MARKER)]
         if len(cells) != 1:
             raise ValueError(
-                f"{nb_path.name}: expected exactly one Colab install cell starting with {COLAB_MARKER!r}, found {len(cells)}"
+                f"{nb_path.name}: expected exactly one Colab install cell starting with "
+                f"{COLAB_MARKER!r}, found {len(cells)}"
             )
         if cells[0].source != wanted:
             stale.append(nb_path)
@@ -164,7 +195,12 @@ def sync_colab(root: Path = ROOT, check: bool = False) -> list[Path]:
 
 
 def colab_install_source(url: str) -> str:
-    """The Colab install cell: pip-installs nbhelpers from the repository, in Colab and nowhere else."""
+    """The Colab install cell: pip-installs nbhelpers from the repository, in Colab only.
+
+    Written as `ruff format` leaves it (the chapters are formatted too): one argument
+    a line, with trailing commas, which the formatter keeps whatever the address's length.
+    """
+    args = ["sys.executable", '"-m"', '"pip"', '"install"', '"-q"', f'"nbhelpers @ git+{url}"']
     return (
         f"{COLAB_MARKER} (elsewhere it is installed already).\n"
         "import sys\n"
@@ -172,7 +208,10 @@ def colab_install_source(url: str) -> str:
         'if "google.colab" in sys.modules:\n'
         "    import subprocess\n"
         "\n"
-        f'    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "nbhelpers @ git+{url}"], check=True)'
+        "    subprocess.run(\n"
+        "        [\n" + "".join(f"            {a},\n" for a in args) + "        ],\n"
+        "        check=True,\n"
+        "    )"
     )
 
 
