@@ -102,14 +102,15 @@ def _as_rows(table, name: str) -> dict[str, dict]:
     return {str(r): dict(cells) for r, cells in table.items()}
 
 
-def _per_column(fmt: str, column_fmt, columns: list) -> dict[str, str]:
-    """One format string per column: ``fmt``, or the column's own in ``column_fmt``."""
-    _check_str(fmt, "fmt")
-    column_fmt = _check_mapping({} if column_fmt is None else column_fmt, "column_fmt")
-    check_names(list(column_fmt), "column_fmt", columns)
-    for col, f in column_fmt.items():
-        _check_str(f, f"column_fmt[{col!r}]")
-    return {col: column_fmt.get(col, fmt) for col in columns}
+def _per_column(fmt, name: str, columns: list, default: str) -> dict[str, str]:
+    """One format string per column from a str or a {column: format} dict."""
+    if isinstance(fmt, str):
+        return dict.fromkeys(columns, fmt)
+    _check_mapping(fmt, name, what="a format str or a dict {column: format str}")
+    check_names(list(fmt), name, columns)
+    for col, f in fmt.items():
+        _check_str(f, f"{name}[{col!r}]")
+    return {col: fmt.get(col, default) for col in columns}
 
 
 def beside(
@@ -118,9 +119,8 @@ def beside(
     columns=None,
     *,
     labels: Mapping | None = None,
-    fmt: str = DEFAULT_FMT,
-    column_fmt: Mapping | None = None,
-    paper_fmt: str = DEFAULT_PAPER_FMT,
+    fmt=DEFAULT_FMT,
+    paper_fmt=DEFAULT_PAPER_FMT,
 ):
     """Our numbers with the paper's in brackets, "ours (paper)", one cell per row and column.
 
@@ -128,9 +128,9 @@ def beside(
     Table 1 and :data:`nbhelpers.paper.TABLE1`; rows are ours, in our order, and a cell
     is just "ours" where the paper has no number for it. ``columns``: which columns and
     in what order (default: all of ours). ``labels`` maps a column to its heading.
-    ``fmt`` formats our numbers, ``column_fmt`` overrides it for some columns (e.g.
-    ``{"distortion": "{:.3f}"}``), ``paper_fmt`` formats the paper's. Missing or NaN
-    values show as a dash; strings as they are. Returns a DataFrame of strings.
+    ``fmt`` and ``paper_fmt``: a format string, or a dict of them per column (others
+    keep the default). Missing or NaN values show as a dash; strings as they are.
+    Returns a DataFrame of strings.
     """
     ours = _as_rows(ours, "ours")
     paper = _as_rows(paper, "paper")
@@ -140,8 +140,8 @@ def beside(
     columns = known if columns is None else check_names(columns, "columns", known)
     labels = dict(_check_mapping(labels if labels is not None else {}, "labels"))
     check_names(list(labels), "labels", columns)
-    fmts = _per_column(fmt, column_fmt, columns)
-    paper_fmt = _check_str(paper_fmt, "paper_fmt")
+    fmts = _per_column(fmt, "fmt", columns, DEFAULT_FMT)
+    paper_fmts = _per_column(paper_fmt, "paper_fmt", columns, DEFAULT_PAPER_FMT)
     cells = {}
     for row, values in ours.items():
         theirs = paper.get(row, {})
@@ -149,7 +149,7 @@ def beside(
         for col in columns:
             text = _fmt(values.get(col), fmts[col], f"ours[{row!r}][{col!r}]")
             if not _is_missing(theirs.get(col)):
-                text += f" ({_fmt(theirs[col], paper_fmt, f'paper[{row!r}][{col!r}]')})"
+                text += f" ({_fmt(theirs[col], paper_fmts[col], f'paper[{row!r}][{col!r}]')})"
             cells[row][labels.get(col, col)] = text
     return pd.DataFrame.from_dict(cells, orient="index")
 
