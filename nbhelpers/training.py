@@ -19,15 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from ._validation import (
-    check_bool,
-    check_choice,
-    check_images,
-    check_int,
-    check_labels,
-    check_real,
-    check_seed,
-)
+from . import _validation as _v
 from .data import N_CLASSES, N_PIXELS, _sha256_file
 from .evaluate import error_rate
 from .models import DEFAULT_DECAY_FORM, build, build_autoencoder, spec
@@ -60,10 +52,10 @@ class TrainingSettings:
     learning_rate: float = 1e-3
 
     def __post_init__(self):
-        check_choice(self.method, "method", METHODS)
+        _v.check_choice(self.method, "method", METHODS)
         for name in ("max_iterations", "epochs", "batch_size"):
-            check_int(getattr(self, name), name, low=1)
-        check_real(self.learning_rate, "learning_rate", low=0, low_open=True)
+            _v.check_int(getattr(self, name), name, low=1)
+        _v.check_real(self.learning_rate, "learning_rate", low=0, low_open=True)
 
     def as_dict(self) -> dict:
         """Only the settings that the chosen method uses, so unused ones do not split the cache."""
@@ -234,9 +226,9 @@ def train(
     """
     s = spec(name)
     settings = _check_settings(settings)
-    x = check_images(x, "x (training images)", shape=(N_PIXELS,))
-    y = check_labels(y, "y (labels)", n=len(x), num_classes=N_CLASSES)
-    seed = check_seed(seed)
+    x = _v.check_images(x, "x (training images)", shape=(N_PIXELS,))
+    y = _v.check_labels(y, "y (labels)", n=len(x), num_classes=N_CLASSES)
+    seed = _v.check_seed(seed)
     model = build(
         name, seed=seed, decay_form=DEFAULT_DECAY_FORM if decay_form is None else decay_form
     )
@@ -294,7 +286,7 @@ def cache_key(
     return {
         "spec": {**spec(name).as_dict(), "decay_form": DEFAULT_DECAY_FORM},
         "data": {"fingerprint": data_fingerprint, "source": data_source},
-        "seed": check_seed(seed),
+        "seed": _v.check_seed(seed),
         "training": settings.as_dict(),
         "nbhelpers": __version__,
         "keras": keras.__version__,
@@ -393,10 +385,10 @@ def trained_model(
             raise TypeError(
                 f"expected an nbhelpers.data.MNIST (with {attr!r}), got {type(data).__name__}"
             )
-    seed = check_seed(seed)
-    retrain = check_bool(retrain, "retrain")
-    verbose = check_bool(verbose, "verbose")
-    return_info = check_bool(return_info, "return_info")
+    seed = _v.check_seed(seed)
+    retrain = _v.check_bool(retrain, "retrain")
+    verbose = _v.check_bool(verbose, "verbose")
+    return_info = _v.check_bool(return_info, "return_info")
     key = cache_key(name, data.fingerprint, data.source, seed, settings)
     result = None if retrain else _load_entry(name, key)
     if result is None:
