@@ -167,7 +167,8 @@ class MNIST:
     @property
     def is_full(self) -> bool:
         """True for the full 60,000/10,000 MNIST the paper uses (§2)."""
-        return self.n_train == 60_000 and self.n_test == 10_000
+        full = {split: PUBLISHED_IDX[f"y_{split}"][0][0] for split in SPLITS}
+        return self.n_train == full["train"] and self.n_test == full["test"]
 
     @functools.cached_property
     def fingerprint(self) -> str:
