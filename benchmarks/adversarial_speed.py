@@ -30,11 +30,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from nbhelpers import adversarial  # noqa: E402
+from nbhelpers import attacks  # noqa: E402
+from nbhelpers.evaluate import predict_labels  # noqa: E402
 
 
 def load_model_and_data(seed):
-    """The book's FC100-100-10 on the embedded digits, or one trained here if that is unavailable."""
+    """The book's FC100-100-10 on the embedded digits, or one trained here if unavailable."""
     try:
         from nbhelpers.data import load_mnist
         from nbhelpers.training import trained_model
@@ -87,7 +88,11 @@ def line(name, n, seconds, res):
 
 
 def concat(parts):
-    """One AdversarialResult from several, in order (the reference runs in blocks)."""
+    """One AdversarialResult from several, in order (the reference runs in blocks).
+
+    Arrays are concatenated, counts and times summed, ``info`` keeps the unrefined
+    distortions; the result is built anew (it is immutable).
+    """
     first = parts[0]
     fields = {}
     for f in dataclasses.fields(first):
@@ -132,7 +137,7 @@ def main():
     args = ap.parse_args()
 
     model, x_all, y_all, source = load_model_and_data(args.seed)
-    right = np.flatnonzero(adversarial.predict_labels(model, x_all) == y_all)
+    right = np.flatnonzero(predict_labels(model, x_all) == y_all)
     idx = np.sort(np.random.default_rng(args.seed).choice(right, size=args.n_images, replace=False))
     x, y = x_all[idx], y_all[idx]
     if args.targets == "random":
@@ -142,8 +147,9 @@ def main():
     n, k = len(x), min(args.n_reference, len(x))
     print(f"model: {source}")
     print(
-        f"images: {n} correctly classified training digits, {args.targets} wrong targets, seed {args.seed}; "
-        f"the reference runs on the first {k} of them (per-image throughput and distortion compared there)"
+        f"images: {n} correctly classified training digits, {args.targets} wrong targets, "
+        f"seed {args.seed}; the reference runs on the first {k} of them (per-image throughput "
+        "and distortion compared there)"
     )
 
     common = dict(targets=t, progress=False, chunk_size=args.chunk_size)
@@ -154,30 +160,31 @@ def main():
     first = {}
     for name, kw in variants.items():
         t0 = time.perf_counter()
-        adversarial.minimal_distortion(model, x, y, **common, **kw)
+        attacks.minimal_distortion(model, x, y, **common, **kw)
         first[name] = time.perf_counter() - t0
-    adversarial.minimal_distortion(
+    attacks.minimal_distortion(
         model, x[:1], y[:1], targets=t[:1], method="scipy", progress=False
     )  # trace
 
     # interleaved: each repeat times every batched variant, then a block of the reference
     times = {name: [] for name in variants}
     results, ref_parts = {}, []
-    for rep, block in enumerate(np.array_split(np.arange(k), args.repeats)):
+    for block in np.array_split(np.arange(k), args.repeats):
         for name, kw in variants.items():
-            res = adversarial.minimal_distortion(model, x, y, **common, **kw)
+            res = attacks.minimal_distortion(model, x, y, **common, **kw)
             times[name].append(res.seconds)
             results[name] = res
         if len(block):
             ref_parts.append(
-                adversarial.minimal_distortion(
+                attacks.minimal_distortion(
                     model, x[block], y[block], targets=t[block], method="scipy", progress=False
                 )
             )
     ref = concat(ref_parts)
 
     print(
-        "\ntargeted search (batched: median time of the repeats; the first call includes tracing/compilation)"
+        "\ntargeted search (batched: median time of the repeats; the first call includes "
+        "tracing/compilation)"
     )
     for name in variants:
         med = float(np.median(times[name]))
@@ -201,27 +208,29 @@ def main():
         )
         ev = (res.total_evaluations / res.n) / (ref.total_evaluations / ref.n)
         print(
-            f"  {name:36s} throughput {ips / ref_ips:6.1f}x (first call {n / first[name] / ref_ips:5.1f}x), "
+            f"  {name:36s} throughput {ips / ref_ips:6.1f}x "
+            f"(first call {n / first[name] / ref_ips:5.1f}x), "
             f"distortion {dr:.4f} ({both.sum()} images; {raw:.4f} before the final shrink), "
             f"evaluations/image {ev:.3f}x"
         )
     xla = results["tfp, XLA-compiled optimizer"]
     per = xla.distortion[:k] / ref.distortion
     print(
-        f"  per image, distortion ratio: median {np.nanmedian(per):.4f}, range {np.nanmin(per):.4f} .. "
-        f"{np.nanmax(per):.4f}"
+        f"  per image, distortion ratio: median {np.nanmedian(per):.4f}, "
+        f"range {np.nanmin(per):.4f} .. {np.nanmax(per):.4f}"
     )
 
     nu = min(args.n_untargeted, n)
     print(
-        f"\nuntargeted shortcut on the first {nu} images: only the k wrong classes the model ranks highest at x, "
-        "against all 9 (XLA-compiled optimizer; each timed after a compiling run)"
+        f"\nuntargeted shortcut on the first {nu} images: only the k wrong classes the model "
+        "ranks highest at x, against all 9 (XLA-compiled optimizer; each timed after a "
+        "compiling run)"
     )
     un = dict(progress=False, jit_compile=True, chunk_size=args.chunk_size)
 
     def untargeted(kk):
-        adversarial.minimal_distortion(model, x[:nu], y[:nu], untargeted_candidates=kk, **un)
-        return adversarial.minimal_distortion(model, x[:nu], y[:nu], untargeted_candidates=kk, **un)
+        attacks.minimal_distortion(model, x[:nu], y[:nu], untargeted_candidates=kk, **un)
+        return attacks.minimal_distortion(model, x[:nu], y[:nu], untargeted_candidates=kk, **un)
 
     exact = untargeted(9)
     print(
@@ -236,15 +245,15 @@ def main():
         same = np.mean(np.isclose(short.distortion[ok], exact.distortion[ok], rtol=1e-2))
         worst = np.max(short.distortion[ok] / exact.distortion[ok])
         print(
-            f"  k={kk}: success {short.success_rate:.1%}, mean distortion {ratio:.4f} x the all-9 minimum "
-            f"(within 1% for {same:.0%} of images, worst image {worst:.2f}x), {short.seconds:.2f} s "
-            f"({exact.seconds / short.seconds:.1f}x faster than all 9)"
+            f"  k={kk}: success {short.success_rate:.1%}, mean distortion {ratio:.4f} x the "
+            f"all-9 minimum (within 1% for {same:.0%} of images, worst image {worst:.2f}x), "
+            f"{short.seconds:.2f} s ({exact.seconds / short.seconds:.1f}x faster than all 9)"
         )
         if chosen is None and ratio <= 1.05 and short.success_rate >= exact.success_rate:
             chosen = kk
     print(
         f"  smallest k within 5% of the all-9 minimum here: {chosen}; the module's default is "
-        f"untargeted_candidates={adversarial.DEFAULT_UNTARGETED_CANDIDATES}"
+        f"untargeted_candidates={attacks.DEFAULT_UNTARGETED_CANDIDATES}"
     )
 
     sizes = [int(s) for s in args.cold_sizes.split(",") if s.strip()]
@@ -264,8 +273,9 @@ def fresh_copy(model):
 def cold(model, x_all, y_all, right, sizes, ref_ips, args):
     """First call on a model the search has not compiled for, against the reference's rate."""
     print(
-        f"\nfirst call on a new model (tracing and compilation included), random wrong targets; the reference's "
-        f"rate ({ref_ips:.1f} img/s, measured above) times n for comparison"
+        "\nfirst call on a new model (tracing and compilation included), random wrong "
+        f"targets; the reference's rate ({ref_ips:.1f} img/s, measured above) times n for "
+        "comparison"
     )
     rng = np.random.default_rng(args.seed + 2)
     for n in sizes:
@@ -276,7 +286,7 @@ def cold(model, x_all, y_all, right, sizes, ref_ips, args):
         x, y = x_all[idx], y_all[idx]
         t = (y + rng.integers(1, 10, n)) % 10
         for mode in (True, "objective"):
-            res = adversarial.minimal_distortion(
+            res = attacks.minimal_distortion(
                 fresh_copy(model),
                 x,
                 y,
@@ -286,12 +296,14 @@ def cold(model, x_all, y_all, right, sizes, ref_ips, args):
                 jit_compile=mode,
             )
             print(
-                f"  n={n:6d}  jit_compile={mode!s:9s}  {res.seconds:6.1f} s  {res.images_per_second:7.1f} img/s  "
-                f"= {res.images_per_second / ref_ips:6.1f}x the reference  (success {res.success_rate:.1%})"
+                f"  n={n:6d}  jit_compile={mode!s:9s}  {res.seconds:6.1f} s  "
+                f"{res.images_per_second:7.1f} img/s  "
+                f"= {res.images_per_second / ref_ips:6.1f}x the reference  "
+                f"(success {res.success_rate:.1%})"
             )
     print(
         f"  (jit_compile='auto', the default, takes the compiled objective below "
-        f"{adversarial.AUTO_JIT_PROBLEMS} problems and the compiled optimizer from there on)"
+        f"{attacks.AUTO_JIT_PROBLEMS} problems and the compiled optimizer from there on)"
     )
 
 

@@ -1,0 +1,38 @@
+"""Adversarial examples by box-constrained L-BFGS (paper §4.1).
+
+The entry points are `minimal_distortion` (the smallest perturbation of each image
+that makes the model output a chosen class, or any wrong class) and
+`search_correctly_classified` (the same over a whole set, skipping the images the
+model gets wrong already, as Table 1 needs); both return an `AdversarialResult`.
+`SearchOptions` holds the advanced settings of the batched method.
+
+Where the pieces live:
+
+* `objective`  the objective (1) of §4.1, the margin and the safe margin;
+* `c_update`   the search over c (which c, KKT estimate, root steps, bracket);
+* `solver`     one batched optimizer call (TFP L-BFGS, the box, warm-start memory);
+* `scheduler`  continuous batching of the problems over slots, warm starts;
+* `boundary`   bisection to the decision boundary, the final pull-back;
+* `reference`  the per-image scipy L-BFGS-B reference;
+* `problems`   the problems a search solves, its input checks;
+* `search`     the two public searches; `result` their result; `options` the settings.
+"""
+
+from .options import AUTO_JIT_PROBLEMS, SearchOptions
+from .result import AdversarialResult
+from .search import (
+    DEFAULT_UNTARGETED_CANDIDATES,
+    METHODS,
+    minimal_distortion,
+    search_correctly_classified,
+)
+
+__all__ = [
+    "minimal_distortion",
+    "search_correctly_classified",
+    "AdversarialResult",
+    "SearchOptions",
+    "METHODS",
+    "DEFAULT_UNTARGETED_CANDIDATES",
+    "AUTO_JIT_PROBLEMS",
+]
