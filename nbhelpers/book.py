@@ -73,14 +73,20 @@ def _absolute_mnist_env() -> str | None:
 
 
 def profile_parameters(profile: str, notebook: Path, root: Path = ROOT) -> dict:
-    """The parameters of `profile` for one chapter: the profile's defaults, then the chapter's."""
+    """The parameters of `profile` for one chapter: the profile's defaults, then the chapter's.
+
+    A default goes only to the chapters whose `parameters` cell defines its name (the
+    page that compares with the paper trains nothing and has no `n_train`); a name set
+    for one chapter must be one that chapter defines.
+    """
     profiles = _yaml(root / "book" / "profiles.yml")
     if profile not in profiles:
         raise ValueError(
             f"unknown profile {profile!r}; expected one of {sorted(profiles)} (book/profiles.yml)"
         )
     p = profiles[profile] or {}
-    params = dict(p.get("defaults") or {})
+    defined = notebook_parameters(notebook)
+    params = {k: v for k, v in (p.get("defaults") or {}).items() if k in defined}
     params.update((p.get("chapters") or {}).get(notebook.stem) or {})
     return params
 
