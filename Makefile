@@ -5,7 +5,7 @@ PROFILE ?= smoke
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: book test clean
+.PHONY: book test lint clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ book: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
 
 clean:
 	rm -rf _build

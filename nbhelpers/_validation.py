@@ -97,7 +97,7 @@ def check_bool(value, name: str, *, allow_none: bool = False):
 
 
 def check_choice(value, name: str, choices: Sequence):
-    """``value`` if it is one of ``choices`` (``True`` does not stand for ``1``), else ValueError."""
+    """``value`` if it is among ``choices`` (``True`` does not stand for ``1``), else ValueError."""
     for choice in choices:
         same_kind = isinstance(choice, bool) == isinstance(value, (bool, np.bool_))
         try:

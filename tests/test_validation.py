@@ -1,4 +1,4 @@
-"""The package's one exception policy, pinned once: wrong type -> TypeError, wrong value -> ValueError."""
+"""The package's one exception policy, pinned once: wrong type TypeError, wrong value ValueError."""
 
 import numpy as np
 import pytest
