@@ -12,7 +12,26 @@ import numpy as np
 
 from ._validation import check_images, check_int, check_labels
 
-__all__ = ["logits", "predict_labels", "error_rate", "accuracy", "input_gradient"]
+__all__ = [
+    "logits",
+    "predict_labels",
+    "error_rate",
+    "accuracy",
+    "input_gradient",
+    "deterministic_ops",
+]
+
+
+def deterministic_ops() -> None:
+    """TensorFlow's deterministic kernels, for the rest of the process: same seed, same numbers.
+
+    Training and the search both turn them on. Were only training to do it, a search
+    in a process that trained a model would differ (in the 7th digit) from the same
+    search in one that loaded it from the cache.
+    """
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
 
 
 def _batch_starts(x: np.ndarray, batch_size) -> range:

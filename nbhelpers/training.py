@@ -21,7 +21,7 @@ import numpy as np
 from . import __version__
 from . import _validation as _v
 from .data import N_CLASSES, N_PIXELS, _sha256_file
-from .evaluate import error_rate
+from .evaluate import deterministic_ops, error_rate
 from .models import DEFAULT_DECAY_FORM, build, build_autoencoder, spec
 
 __all__ = [
@@ -232,9 +232,7 @@ def train(
     model = build(
         name, seed=seed, decay_form=DEFAULT_DECAY_FORM if decay_form is None else decay_form
     )
-    import tensorflow as tf
-
-    tf.config.experimental.enable_op_determinism()
+    deterministic_ops()
     start = time.perf_counter()
     info: dict = {
         "model": name,

@@ -116,3 +116,22 @@ def test_bad_input_is_explained(linear, lit, call, error, match):
     x, y = lit
     with pytest.raises(error, match=match):
         call(model, x, y)
+
+
+def test_a_search_alone_turns_on_deterministic_ops():
+    """Same seed, same numbers, whether or not the process trained a model first."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, keras\n"
+        "from tensorflow.python.framework.config import is_op_determinism_enabled as on\n"
+        "from nbhelpers.attacks import minimal_distortion\n"
+        "assert not on()\n"
+        "m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])\n"
+        "minimal_distortion(m, np.full((2, 4), 0.5), [0, 1], progress=False)\n"
+        "print(on())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("True")

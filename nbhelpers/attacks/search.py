@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from .._validation import check_images, check_labels
-from ..evaluate import logits, predict_labels
+from ..evaluate import deterministic_ops, logits, predict_labels
 from ..perturbations import rms_difference
 from .boundary import shrink
 from .options import SearchOptions
@@ -188,6 +188,7 @@ def minimal_distortion(
     for "tfp", ``jit_compile`` and ``optimizer_calls``.
     """
     t_start = time.perf_counter()
+    deterministic_ops()
     method, limits, chunk_size, untargeted_candidates, refine, seed, options = check_settings(
         method,
         (c_init, c_steps, max_iterations),
