@@ -15,9 +15,11 @@ Where the pieces live:
 * `boundary`   bisection to the decision boundary, the final pull-back;
 * `reference`  the per-image scipy L-BFGS-B reference;
 * `problems`   the problems a search solves, its input checks;
+* `readings`   the readings of Table 1's "average minimum distortion", side by side;
 * `search`     the two public searches; `result` their result; `options` the settings.
 """
 
+from . import readings
 from .options import AUTO_JIT_PROBLEMS, SearchOptions
 from .result import AdversarialResult
 from .search import (
@@ -28,6 +30,7 @@ from .search import (
 )
 
 __all__ = [
+    "readings",
     "minimal_distortion",
     "search_correctly_classified",
     "AdversarialResult",
