@@ -87,3 +87,29 @@ def test_a_model_that_gets_nothing_right_is_refused(tiny):
     wrong = (predict_labels(model, x) + 1) % 10
     with pytest.raises(ValueError, match="none of the digits"):
         readings.distortion_readings(model, x, wrong)
+
+
+def test_table1_distortion_per_reading(tiny):
+    from nbhelpers.attacks import search_correctly_classified
+
+    model, x, y = tiny
+    random = search_correctly_classified(model, x, y, "random", progress=False)
+    nearest = search_correctly_classified(model, x, y, None, progress=False)
+    assert readings.table1_distortion(random, "random") == random.mean_distortion()
+    assert readings.table1_distortion(nearest, "nearest") == nearest.distortion_to_zero_accuracy()
+    assert readings.table1_distortion(nearest, "nearest") < nearest.mean_distortion()
+    with pytest.raises(ValueError):
+        readings.table1_distortion(random, "all nine")
+
+
+def test_closest_reading_orders_by_the_gap_to_the_paper():
+    measured = {
+        m: {r: {"correct_only": v} for r, v in zip(readings.READINGS, vals, strict=True)}
+        for m, vals in {
+            "A": (0.06, 0.03, 0.061, 0.07, 0.065),
+            "B": (0.1, 0.05, 0.1, 0.2, 0.12),
+        }.items()
+    }
+    gaps = readings.closest_reading(measured, {"A": 0.06, "B": 0.1})
+    assert list(gaps)[0] == "random" and gaps["random"] == pytest.approx(0.0)
+    assert list(gaps)[-1] == "nearest" and gaps["nearest"] == pytest.approx(np.log(2))

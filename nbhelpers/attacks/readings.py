@@ -23,6 +23,8 @@ __all__ = [
     "DEFAULT_READING",
     "VARIANT_READING",
     "targets_for",
+    "table1_distortion",
+    "closest_reading",
     "coarse_c_search",
     "nine_targets_mean",
     "distortion_readings",
@@ -50,6 +52,34 @@ def targets_for(reading: str):
     """The ``targets`` argument of the search for a chapter's reading: "random" or None."""
     reading = check_choice(reading, "reading", (DEFAULT_READING, VARIANT_READING))
     return "random" if reading == "random" else None
+
+
+def table1_distortion(result, reading: str) -> float:
+    """Table 1's "average minimum distortion" of a search made with ``targets_for(reading)``.
+
+    ``"random"`` (the paper's reading, measured): the mean over the digits the model
+    classifies correctly; ``"nearest"`` (the variant): the distortion that brings
+    accuracy to 0%, digits already misclassified counting as 0. Failed searches are
+    left out of both and reported by ``result.n_failed``.
+    """
+    reading = check_choice(reading, "reading", (DEFAULT_READING, VARIANT_READING))
+    if reading == "random":
+        return result.mean_distortion(warn=False)
+    return result.distortion_to_zero_accuracy(warn=False)
+
+
+def closest_reading(measured: dict, paper: dict, mean: str = "correct_only") -> dict:
+    """Per reading, the mean |log(ours / paper)| over the models: how far it is from the paper.
+
+    ``measured``: ``{model: distortion_readings(...)}``; ``paper``: ``{model: distortion}``.
+    Returns ``{reading: gap}`` sorted from the closest; exp(gap) - 1 is the typical
+    relative difference.
+    """
+    gaps = {}
+    for reading in READINGS:
+        logs = [abs(np.log(measured[m][reading][mean] / paper[m])) for m in measured]
+        gaps[reading] = float(np.mean(logs))
+    return dict(sorted(gaps.items(), key=lambda item: item[1]))
 
 
 def coarse_c_search(model, x, labels, targets, base: int, exponents, **kwargs) -> np.ndarray:
