@@ -113,3 +113,18 @@ def test_closest_reading_orders_by_the_gap_to_the_paper():
     gaps = readings.closest_reading(measured, {"A": 0.06, "B": 0.1})
     assert list(gaps)[0] == "random" and gaps["random"] == pytest.approx(0.0)
     assert list(gaps)[-1] == "nearest" and gaps["nearest"] == pytest.approx(np.log(2))
+
+
+def test_readings_table_has_a_column_per_reading_and_the_papers():
+    one = {"correct_only": 0.06, "misclassified_as_zero": 0.05, "failed": 1}
+    measured = {"A": dict.fromkeys(readings.READINGS, one)}
+    table = readings.readings_table(measured, {"A": 0.062})
+    assert list(table.columns) == [
+        *readings.READINGS,
+        "random, misclassified as 0",
+        "nearest, misclassified as 0",
+        "failed",
+        "paper",
+    ]
+    assert table.loc["A", "paper"] == 0.062 and table.loc["A", "failed"] == len(readings.READINGS)
+    assert table.loc["A", "nearest, misclassified as 0"] == 0.05

@@ -25,6 +25,7 @@ __all__ = [
     "targets_for",
     "table1_distortion",
     "closest_reading",
+    "readings_table",
     "coarse_c_search",
     "nine_targets_mean",
     "distortion_readings",
@@ -80,6 +81,24 @@ def closest_reading(measured: dict, paper: dict, mean: str = "correct_only") -> 
         logs = [abs(np.log(measured[m][reading][mean] / paper[m])) for m in measured]
         gaps[reading] = float(np.mean(logs))
     return dict(sorted(gaps.items(), key=lambda item: item[1]))
+
+
+def readings_table(measured: dict, paper: dict):
+    """Models × readings: means over correct digits, the two "as 0" means, and the paper's.
+
+    ``measured``: ``{model: distortion_readings(...)}``; ``paper``: ``{model: distortion}``.
+    """
+    import pandas as pd
+
+    rows = {}
+    for model, by_reading in measured.items():
+        row = {reading: r["correct_only"] for reading, r in by_reading.items()}
+        for reading in (DEFAULT_READING, VARIANT_READING):
+            row[f"{reading}, misclassified as 0"] = by_reading[reading]["misclassified_as_zero"]
+        row["failed"] = sum(r["failed"] for r in by_reading.values())
+        row["paper"] = paper.get(model, float("nan"))
+        rows[model] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def coarse_c_search(model, x, labels, targets, base: int, exponents, **kwargs) -> np.ndarray:
