@@ -1,0 +1,212 @@
+"""How close the book comes to the paper: every number it reproduces, ours beside theirs.
+
+Built from the JSON files the chapters write (:func:`nbhelpers.report.write_results`),
+never typed in: :func:`comparisons` reads them and lines each of our numbers up with
+the number Szegedy et al. (ICLR 2014) report for the same table cell, with the gap
+and whether it is within the book's goal for that kind of number (errors within 0.5
+percentage points, distortions within 25%, transfer within 5 points).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .paper import TABLE2_MODELS
+from .report import read_results
+
+__all__ = [
+    "Cells",
+    "SOURCES",
+    "GOALS",
+    "SMALL_SAMPLE_WARNING",
+    "comparisons",
+    "summary",
+    "small_sample",
+]
+
+# How far ours may be from the paper's and still count as reproduced: an absolute gap
+# in percentage points for error rates, a ratio for distortions.
+# Figure 7's "about half" is a loose statement: within 10 points of 50%.
+GOALS = {
+    "error": ("points", 0.5),
+    "distortion": ("ratio", 0.25),
+    "transfer": ("points", 5.0),
+    "accuracy": ("points", 10.0),
+}
+
+
+# What the page says, in a warning box, when some chapter ran on less than full MNIST.
+SMALL_SAMPLE_WARNING = """:::{{warning}}
+**These numbers come from a small sample, not from the paper's scale.** The chapters
+{chapters} ran on a sample of the digits (the smoke profile, or a machine without
+full MNIST), so their gaps to the paper say little. Build the book with the full
+profile on full MNIST (`make book PROFILE=full`) for the numbers to compare.
+:::"""
+
+
+@dataclass(frozen=True)
+class Cells:
+    """Where one of the paper's tables sits in a chapter's JSON, and which of its cells count.
+
+    ``ours`` and ``paper`` are key paths below the JSON's "results" and "paper"; each
+    leads to ``{row: {column: value}}``. ``kind`` of a column picks its goal (GOALS);
+    ``columns`` maps the paper's column names to ``kind``, or is None for "every
+    column, of kind ``kind``".
+    """
+
+    table: str
+    chapter: str
+    ours: tuple[str, ...]
+    paper: tuple[str, ...]
+    kind: str
+    columns: Mapping[str, str] | None = None
+
+
+SOURCES = (
+    Cells(
+        "Table 1",
+        "01_framework",
+        ("table1",),
+        ("table1",),
+        "error",
+        {"train_error": "error", "test_error": "error"},
+    ),
+    Cells(
+        "Table 1",
+        "02_blind_spots",
+        ("table1",),
+        ("table1",),
+        "distortion",
+        {"distortion": "distortion"},
+    ),
+    Cells(
+        "Table 2",
+        "03_across_models",
+        ("table2",),
+        ("table2",),
+        "transfer",
+        {**dict.fromkeys(TABLE2_MODELS, "transfer"), "distortion": "distortion"},
+    ),
+    Cells("Table 2, mean transfer", "03_across_models", ("summary",), ("summary",), "transfer"),
+    Cells(
+        "Table 3",
+        "04_across_training_sets",
+        ("table3",),
+        ("table3",),
+        "error",
+        {
+            "p1_error": "error",
+            "p2_error": "error",
+            "test_error": "error",
+            "distortion": "distortion",
+        },
+    ),
+    Cells("Table 4", "04_across_training_sets", ("table4",), ("table4",), "transfer"),
+    Cells(
+        "Table 4, mean transfer", "04_across_training_sets", ("summary",), ("summary",), "transfer"
+    ),
+    Cells(
+        "Figure 7, noise σ = 1",
+        "02_blind_spots",
+        ("figure7_noise",),
+        ("figure7_noise",),
+        "accuracy",
+    ),
+)
+
+
+def _at(tree: Mapping, path: tuple[str, ...]):
+    for key in path:
+        if not isinstance(tree, Mapping) or key not in tree:
+            return None
+        tree = tree[key]
+    return tree
+
+
+def _gap(kind: str, ours: float, theirs: float) -> tuple[float, bool | None]:
+    """The gap to the paper in the goal's terms, and whether it is within the goal."""
+    how, limit = GOALS[kind]
+    if how == "ratio":
+        if theirs == 0:
+            return math.nan, None
+        ratio = ours / theirs
+        return ratio, abs(ratio - 1) <= limit
+    return ours - theirs, abs(ours - theirs) <= limit
+
+
+def _rows_of(source: Cells, results: dict) -> list[dict]:
+    ours = _at(results["results"], source.ours) or {}
+    theirs = _at(results["paper"], source.paper) or {}
+    rows = []
+    for row, paper_row in theirs.items():
+        for column, value in paper_row.items():
+            kind = source.kind if source.columns is None else source.columns.get(column)
+            mine = _at(ours, (row, column))
+            if kind is None or value is None or not isinstance(mine, (int, float)):
+                continue
+            gap, ok = _gap(kind, float(mine), float(value))
+            rows.append(
+                {
+                    "table": source.table,
+                    "row": row,
+                    "column": column,
+                    "ours": float(mine),
+                    "paper": float(value),
+                    "gap": gap,
+                    "gap as": GOALS[kind][0],
+                    "within goal": ok,
+                    "ours ran on": results["data"].get("description", ""),
+                    "chapter": source.chapter,
+                }
+            )
+    return rows
+
+
+def comparisons(results_dir, sources=SOURCES) -> pd.DataFrame:
+    """Every cell the book reproduces, ours beside the paper's, from the chapters' JSON files.
+
+    ``results_dir`` holds the files ``<chapter>.json``; a chapter whose file is missing
+    raises FileNotFoundError naming it (run that chapter first).
+    """
+    results_dir = Path(results_dir)
+    loaded: dict[str, dict] = {}
+    rows: list[dict] = []
+    for source in sources:
+        if source.chapter not in loaded:
+            path = results_dir / f"{source.chapter}.json"
+            if not path.exists():
+                raise FileNotFoundError(
+                    f"{path} not found: run the chapter {source.chapter!r} first, it writes "
+                    "the numbers this page compares"
+                )
+            loaded[source.chapter] = read_results(path)
+        rows.extend(_rows_of(source, loaded[source.chapter]))
+    return pd.DataFrame(rows)
+
+
+def summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per table: how many cells, how many within the goal, and the typical gap."""
+    grouped = table.groupby("table", sort=False)
+    return pd.DataFrame(
+        {
+            "cells": grouped.size(),
+            "within goal": grouped["within goal"].apply(lambda s: int(s.fillna(False).sum())),
+            "median gap": grouped["gap"].median(),
+            "gap as": grouped["gap as"].first(),
+        }
+    )
+
+
+def small_sample(results_dir, chapters) -> list[str]:
+    """The chapters whose numbers come from less than full MNIST (the smoke profile's sample)."""
+    small = []
+    for chapter in chapters:
+        data = read_results(Path(results_dir) / f"{chapter}.json")["data"]
+        if not data.get("is_full") or data.get("n_train", 0) < 60_000:
+            small.append(chapter)
+    return small
