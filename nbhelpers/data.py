@@ -14,9 +14,7 @@ when that folder is not a sound copy of MNIST), else Keras, else the embedded di
 from __future__ import annotations
 
 import functools
-import gzip
 import hashlib
-import math
 import os
 import re
 import socket
@@ -40,6 +38,8 @@ from ._validation import (
     check_real,
     check_seed,
 )
+from .idx import IDX_FILES as IDX_FILES  # re-exported: tests read nbhelpers.data.IDX_FILES
+from .idx import PUBLISHED_IDX, read_mnist_folder
 
 __all__ = [
     "MNIST",
@@ -49,7 +49,6 @@ __all__ = [
     "N_PIXELS",
     "IMAGE_SHAPE",
     "load_mnist",
-    "read_idx",
     "split_halves",
 ]
 
@@ -66,33 +65,6 @@ N_PIXELS = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
 _KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 _KERAS_FNAME = "mnist.npz"
 _KERAS_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
-
-# The four standard MNIST IDX files, keyed by role; each may also end in ".gz".
-IDX_FILES = {
-    "x_train": "train-images-idx3-ubyte",
-    "y_train": "train-labels-idx1-ubyte",
-    "x_test": "t10k-images-idx3-ubyte",
-    "y_test": "t10k-labels-idx1-ubyte",
-}
-
-# The published files (yann.lecun.com/exdb/mnist): shape and md5 of each uncompressed
-# file. A file of the published shape must have the published bytes; any other size
-# is read as a partial MNIST and described as such.
-PUBLISHED_IDX = {
-    "x_train": ((60_000, *IMAGE_SHAPE), "6bbc9ace898e44ae57da46a324031adb"),
-    "y_train": ((60_000,), "a25bea736e30d166cdddb491f175f624"),
-    "x_test": ((10_000, *IMAGE_SHAPE), "2646ac647ad5339dbf082846283269ea"),
-    "y_test": ((10_000,), "27ae3e4e09519cfbb04c329615203637"),
-}
-
-_IDX_TYPES = {
-    0x08: "unsigned byte",
-    0x09: "signed byte",
-    0x0B: "int16",
-    0x0C: "int32",
-    0x0D: "float32",
-    0x0E: "float64",
-}
 
 _SUBSET_SUFFIX = re.compile(r"(\[[^\[\]]*\])+$")
 
@@ -323,123 +295,13 @@ def split_halves(x, y, seed: int = 0):
 
 
 # --------------------------------------------------------------------------- #
-# IDX files
+# A folder of IDX files (the format lives in nbhelpers.idx)
 # --------------------------------------------------------------------------- #
-def read_idx(path) -> np.ndarray:
-    """Read one IDX file (the format MNIST ships in), gzipped (.gz) or not.
-
-    Only the unsigned-byte type (0x08) is accepted; MNIST uses nothing else.
-    """
-    path = Path(path)
-    raw = path.read_bytes()
-    if path.suffix == ".gz" or raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as e:
-            raise ValueError(
-                f"{path}: expected a gzip-compressed IDX file, but it cannot be decompressed ({e})"
-            ) from None
-    if len(raw) < 4:
-        raise ValueError(
-            f"{path}: truncated IDX header: expected at least 4 bytes, found {len(raw)}"
-        )
-    if raw[0] != 0 or raw[1] != 0:
-        raise ValueError(
-            f"{path}: bad IDX magic number: expected two zero bytes, found "
-            f"0x{raw[0]:02X} 0x{raw[1]:02X} (not an IDX file?)"
-        )
-    if raw[2] != 0x08:
-        found = _IDX_TYPES.get(raw[2], "unknown type")
-        raise ValueError(
-            f"{path}: expected IDX data type byte 0x08 (unsigned byte), "
-            f"found 0x{raw[2]:02X} ({found})"
-        )
-    ndim = raw[3]
-    if ndim == 0:
-        raise ValueError(f"{path}: expected at least 1 dimension in the IDX header, found 0")
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise ValueError(
-            f"{path}: truncated IDX header: expected {header} bytes for "
-            f"{ndim} dimensions, found {len(raw)}"
-        )
-    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">i4", count=ndim, offset=4))
-    if any(d < 0 for d in dims):
-        raise ValueError(f"{path}: negative size in IDX header: {dims}")
-    expected = math.prod(dims)
-    found = len(raw) - header
-    if found < expected:
-        raise ValueError(
-            f"{path}: truncated data: header promises shape {dims} = "
-            f"{expected:,} bytes, found {found:,}"
-        )
-    if found > expected:
-        raise ValueError(
-            f"{path}: {found - expected:,} trailing bytes: header promises "
-            f"shape {dims} = {expected:,} bytes, found {found:,}"
-        )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims).copy()
-
-
-def _idx_paths(folder: Path) -> dict[str, Path]:
-    """The four MNIST IDX files in folder (plain preferred over .gz)."""
-    found, missing = {}, []
-    for role, name in IDX_FILES.items():
-        for cand in (folder / name, folder / f"{name}.gz"):
-            if cand.is_file():
-                found[role] = cand
-                break
-        else:
-            missing.append(name)
-    if missing:
-        accepted = ", ".join(f"{n}[.gz]" for n in IDX_FILES.values())
-        raise FileNotFoundError(
-            f"{folder}: missing MNIST IDX file(s): {', '.join(missing)} "
-            f"(each may also end in .gz). Accepted names: {accepted}"
-        )
-    return found
-
-
-def _check_published(path: Path, role: str, a: np.ndarray) -> None:
-    """A file of the published MNIST shape must hold the published bytes (its md5)."""
-    shape, md5 = PUBLISHED_IDX[role]
-    if a.shape != shape:
-        return
-    h = hashlib.md5(bytes([0, 0, 0x08, a.ndim]), usedforsecurity=False)
-    h.update(np.asarray(a.shape, dtype=">i4").tobytes())
-    h.update(np.ascontiguousarray(a).tobytes())
-    if h.hexdigest() != md5:
-        raise ValueError(
-            f"{path}: has the size of the published MNIST file but not its content "
-            f"(md5 of the uncompressed file {h.hexdigest()}, published {md5}): "
-            f"damaged, or another data set of the same size"
-        )
-
-
 def _load_idx_folder(folder: Path, source: str | None = None) -> MNIST:
     """Full or partial MNIST from the four standard IDX files in a folder."""
-    paths = _idx_paths(folder)
-    arrays = {role: read_idx(p) for role, p in paths.items()}
-    want = ", ".join(str(n) for n in IMAGE_SHAPE)
-    for role, a in arrays.items():
-        _check_published(paths[role], role, a)
-    for split in SPLITS:
-        xp, yp = paths[f"x_{split}"], paths[f"y_{split}"]
-        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
-        if x.ndim != 3 or x.shape[1:] != IMAGE_SHAPE:
-            raise ValueError(f"{xp}: expected images of shape (n, {want}), found {x.shape}")
-        if y.ndim != 1:
-            raise ValueError(f"{yp}: expected a 1-D label array, found shape {y.shape}")
-        if y.size and y.max() >= N_CLASSES:
-            bad = np.unique(y[y >= N_CLASSES])
-            raise ValueError(
-                f"{yp}: expected labels 0..{N_CLASSES - 1}, found values {bad[:10].tolist()}"
-            )
-        if x.shape[0] != y.shape[0]:
-            raise ValueError(
-                f"{xp} has {x.shape[0]:,} images but {yp} has "
-                f"{y.shape[0]:,} labels; expected the same count"
-            )
+    arrays = read_mnist_folder(
+        folder, image_shape=IMAGE_SHAPE, n_classes=N_CLASSES, published=PUBLISHED_IDX
+    )
     return MNIST(
         _to_pixels(arrays["x_train"]),
         arrays["y_train"].astype(np.int64),

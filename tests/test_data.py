@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from nbhelpers import data as D
-from nbhelpers.data import MNIST, SOURCES, load_mnist, read_idx, split_halves
+from nbhelpers.data import MNIST, SOURCES, load_mnist, split_halves
+from nbhelpers.idx import read_idx
 
 
 # --------------------------------------------------------------------------- #
