@@ -275,15 +275,18 @@ def cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "nbhelpers" / "models"
 
 
-def cache_key(
-    name: str, data_fingerprint: str, data_source: str, seed: int, settings: TrainingSettings
-) -> dict:
-    """Everything that determines a trained model's weights."""
+def cache_key(name: str, data_fingerprint: str, seed: int, settings: TrainingSettings) -> dict:
+    """Everything that determines a trained model's weights.
+
+    The data enter by their fingerprint (a hash of the digits) alone, not by where they
+    came from: full MNIST read through Keras and from a local copy (``NBHELPERS_MNIST``)
+    are the same digits and share one trained model.
+    """
     import keras
 
     return {
         "spec": {**spec(name).as_dict(), "decay_form": DEFAULT_DECAY_FORM},
-        "data": {"fingerprint": data_fingerprint, "source": data_source},
+        "data": {"fingerprint": data_fingerprint},
         "seed": _v.check_seed(seed),
         "training": settings.as_dict(),
         "nbhelpers": __version__,
@@ -387,7 +390,7 @@ def trained_model(
     retrain = _v.check_bool(retrain, "retrain")
     verbose = _v.check_bool(verbose, "verbose")
     return_info = _v.check_bool(return_info, "return_info")
-    key = cache_key(name, data.fingerprint, data.source, seed, settings)
+    key = cache_key(name, data.fingerprint, seed, settings)
     result = None if retrain else _load_entry(name, key)
     if result is None:
         if verbose:

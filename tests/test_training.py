@@ -384,7 +384,7 @@ def test_cache_round_trip(cache, calls, data, monkeypatch, capsys):
     assert names[0][:-5] == names[1][:-4]
     assert not any(n.startswith(".") or n.endswith(".tmp") for n in names)
     meta = json.loads((cache / names[0]).read_text())
-    assert meta["key"] == cache_key("FC10(1e-4)", data.fingerprint, data.source, 0, s)
+    assert meta["key"] == cache_key("FC10(1e-4)", data.fingerprint, 0, s)
     assert meta["sha256"] == hashlib.sha256((cache / names[1]).read_bytes()).hexdigest()
     assert info1["train_error"] == meta["info"]["train_error"] < 0.1
 
@@ -601,4 +601,17 @@ def test_cache_rejects_bad_arguments(cache, calls, data, kwargs, error, pattern)
 
 def test_cache_key_rejects_bad_seed(data):
     with pytest.raises(TypeError, match=r"seed must be an int"):
-        cache_key("FC10(1e-4)", data.fingerprint, data.source, 1.5, FAST)
+        cache_key("FC10(1e-4)", data.fingerprint, 1.5, FAST)
+
+
+def test_the_same_digits_from_another_source_share_the_cache(data, monkeypatch, tmp_path):
+    """Full MNIST through Keras or from a local copy: the same digits, one trained model."""
+    import dataclasses
+
+    monkeypatch.setenv("NBHELPERS_CACHE", str(tmp_path))
+    first = trained_model("FC10(1e-4)", data, settings=FAST, verbose=False)
+    elsewhere = dataclasses.replace(data, source="idx:/somewhere/else")
+    assert elsewhere.fingerprint == data.fingerprint
+    _no_training(monkeypatch)
+    again = trained_model("FC10(1e-4)", elsewhere, settings=FAST, verbose=False)
+    assert _same(_weights(first), _weights(again))
