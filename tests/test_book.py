@@ -21,6 +21,7 @@ def test_toc_lists_chapters():
         "02_blind_spots",
         "03_across_models",
         "04_across_training_sets",
+        "05_fidelity",
     ]
     assert all(p.exists() for p in CHAPTERS)
 
