@@ -34,6 +34,8 @@ def test_targets_for_the_two_chapter_readings():
     assert readings.targets_for("nearest") is None
     with pytest.raises(ValueError, match="reading must be one of"):
         readings.targets_for("all nine")
+    assert readings.other_reading("random") == "nearest"
+    assert readings.other_reading("nearest") == "random"
 
 
 def test_every_reading_on_the_same_digits(tiny):

@@ -23,6 +23,7 @@ __all__ = [
     "DEFAULT_READING",
     "VARIANT_READING",
     "targets_for",
+    "other_reading",
     "table1_distortion",
     "closest_reading",
     "readings_table",
@@ -53,6 +54,12 @@ def targets_for(reading: str):
     """The ``targets`` argument of the search for a chapter's reading: "random" or None."""
     reading = check_choice(reading, "reading", (DEFAULT_READING, VARIANT_READING))
     return "random" if reading == "random" else None
+
+
+def other_reading(reading: str) -> str:
+    """The chapters' other reading: the variant beside the default, or the default beside it."""
+    reading = check_choice(reading, "reading", (DEFAULT_READING, VARIANT_READING))
+    return VARIANT_READING if reading == DEFAULT_READING else DEFAULT_READING
 
 
 def table1_distortion(result, reading: str) -> float:
