@@ -84,7 +84,9 @@ def test_name_of_wrong_type(bad):
 
 @pytest.mark.parametrize("form", ["mean", "", "SUM", None])
 def test_bad_decay_form(form):
-    with pytest.raises(ValueError, match=r"decay_form must be one of \('sum', 'per_unit'\), got"):
+    with pytest.raises(
+        ValueError, match=r"decay_form must be one of \('sum', 'per_unit', 'half'\), got"
+    ):
         build("FC10(1e-4)", decay_form=form)
 
 
@@ -171,6 +173,13 @@ def test_decay_per_unit_form_divides_by_units(name):
     for (_, units, factor), lam in zip(regs, s.decay, strict=True):
         assert factor == pytest.approx(lam / units, rel=1e-6)
     assert regs[-1][1] == 10  # the output layer divides by its 10 units
+
+
+@pytest.mark.parametrize("name", ["FC10(1)", "FC100-100-10"])
+def test_decay_half_form_halves_lambda(name):
+    regs = _regularized(build(name, decay_form="half"))
+    for (_, _, factor), lam in zip(regs, spec(name).decay, strict=True):
+        assert factor == pytest.approx(lam / 2, rel=1e-6)
 
 
 def test_decay_penalty_value():
