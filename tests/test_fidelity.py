@@ -67,7 +67,10 @@ def test_cells_are_matched_by_name_with_their_gaps_and_goals(tmp_path):
     assert dist["gap"] == pytest.approx(0.07 / 0.06) and dist["within goal"]  # 17% off
     assert dist["ours ran on"] == "2,000 embedded digits"
     s = fidelity.summary(table)
-    assert s.loc["Table 1", "cells"] == 3 and s.loc["Table 1", "within goal"] == 2
+    assert s.loc[("Table 1", "points"), "cells"] == 2
+    assert s.loc[("Table 1", "points"), "within goal"] == 1
+    assert s.loc[("Table 1", "points"), "median gap"] == pytest.approx(0.95)
+    assert s.loc[("Table 1", "ratio"), "cells"] == 1
 
 
 def test_a_missing_chapter_names_the_chapter_to_run(tmp_path):
