@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -23,6 +23,8 @@ __all__ = [
     "check_images",
     "check_labels",
     "check_names",
+    "check_str",
+    "check_mapping",
 ]
 
 
@@ -202,3 +204,24 @@ def check_names(names: Iterable, name: str, known: Iterable[str]) -> list[str]:
     if unknown:
         raise ValueError(f"{name}: unknown name(s) {unknown}; expected some of {known}")
     return names
+
+
+def check_str(value, name: str, *, allow_none: bool = False, non_empty: bool = False):
+    """A str (``non_empty``: with something besides blanks); ``None`` if allowed."""
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, str):
+        expected = "a str" + (" or None" if allow_none else "")
+        raise TypeError(f"{name} must be {expected}, got {type(value).__name__} {value!r}")
+    if non_empty and not value.strip():
+        raise ValueError(f"{name} must be a non-empty str, got {value!r}")
+    return value
+
+
+def check_mapping(value, name: str, *, what: str = "a dict", non_empty: bool = False) -> Mapping:
+    """A mapping (``what`` says which, e.g. "a dict {row: model}"); ``non_empty``: not {}."""
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be {what}, got {type(value).__name__}")
+    if non_empty and not value:
+        raise ValueError(f"{name} must hold at least one entry, got none")
+    return value

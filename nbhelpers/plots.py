@@ -7,17 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_int, check_real, check_seed
+from ._validation import check_int, check_real, check_seed, check_str
 
 __all__ = ["image_grid", "filter_grid", "heatmap"]
-
-
-def _check_str(value, name: str, *, allow_none: bool = True):
-    if value is None and allow_none:
-        return None
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str or None, got {type(value).__name__} {value!r}")
-    return value
 
 
 def _check_labels(labels, name: str, n: int):
@@ -74,7 +66,7 @@ def image_grid(
     vmin = check_real(vmin, "vmin", allow_none=True)
     vmax = check_real(vmax, "vmax", allow_none=True)
     scale = check_real(scale, "scale", low=0, low_open=True)
-    suptitle = _check_str(suptitle, "suptitle")
+    suptitle = check_str(suptitle, "suptitle", allow_none=True)
     ncols = max(len(r) for r in rows)
     if ncols == 0:
         raise ValueError("rows must hold at least one image, got only empty rows")
@@ -113,7 +105,7 @@ def filter_grid(weights, n: int = 64, ncols: int = 16, seed: int = 0, title=None
     if w.ndim != 2 or w.shape[0] != 784:
         raise ValueError(f"weights must have shape (784, units), got {w.shape}")
     n, ncols, seed = check_int(n, "n", low=1), check_int(ncols, "ncols", low=1), check_seed(seed)
-    title = _check_str(title, "title")
+    title = check_str(title, "title", allow_none=True)
     idx = np.sort(
         np.random.default_rng(seed).choice(w.shape[1], size=min(n, w.shape[1]), replace=False)
     )
@@ -157,7 +149,8 @@ def heatmap(
     if not isinstance(fmt, str):
         raise TypeError(f"fmt must be a format str, got {type(fmt).__name__} {fmt!r}")
     title, xlabel, ylabel = (
-        _check_str(v, n) for v, n in ((title, "title"), (xlabel, "xlabel"), (ylabel, "ylabel"))
+        check_str(v, n, allow_none=True)
+        for v, n in ((title, "title"), (xlabel, "xlabel"), (ylabel, "ylabel"))
     )
     fig, ax = plt.subplots(figsize=(1.1 * len(col_labels) + 3, 0.5 * len(row_labels) + 1.5))
     im = ax.imshow(m, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")

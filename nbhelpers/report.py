@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._validation import check_int, check_names
+from ._validation import check_int, check_mapping, check_names, check_str
 
 __all__ = [
     "DEFAULT_FMT",
@@ -46,26 +46,6 @@ DEFAULT_PAPER_FMT = "{:g}"
 MISSING = "—"
 RESULT_KEYS = ("chapter", "data", "parameters", "results", "paper")
 _DATA_KEYS = ("source", "description", "is_full", "n_train", "n_test")
-
-
-# --------------------------------------------------------------------------- #
-# Checks shared by this module's functions
-# --------------------------------------------------------------------------- #
-def _check_str(value, name: str, *, allow_none: bool = False, non_empty: bool = False):
-    if value is None and allow_none:
-        return None
-    if not isinstance(value, str):
-        expected = "a str" + (" or None" if allow_none else "")
-        raise TypeError(f"{name} must be {expected}, got {type(value).__name__} {value!r}")
-    if non_empty and not value.strip():
-        raise ValueError(f"{name} must be a non-empty str, got {value!r}")
-    return value
-
-
-def _check_mapping(value, name: str, *, what: str = "a dict") -> Mapping:
-    if not isinstance(value, Mapping):
-        raise TypeError(f"{name} must be {what}, got {type(value).__name__}")
-    return value
 
 
 def _is_missing(value) -> bool:
@@ -96,9 +76,9 @@ def _as_rows(table, name: str) -> dict[str, dict]:
     """``{row: {column: value}}`` from such a dict or from a DataFrame."""
     if isinstance(table, pd.DataFrame):
         return {str(r): dict(row) for r, row in table.to_dict(orient="index").items()}
-    _check_mapping(table, name, what="a dict {row: {column: value}} or a DataFrame")
+    check_mapping(table, name, what="a dict {row: {column: value}} or a DataFrame")
     for row, cells in table.items():
-        _check_mapping(cells, f"{name}[{row!r}]", what="a dict {column: value}")
+        check_mapping(cells, f"{name}[{row!r}]", what="a dict {column: value}")
     return {str(r): dict(cells) for r, cells in table.items()}
 
 
@@ -106,10 +86,10 @@ def _per_column(fmt, name: str, columns: list, default: str) -> dict[str, str]:
     """One format string per column from a str or a {column: format} dict."""
     if isinstance(fmt, str):
         return dict.fromkeys(columns, fmt)
-    _check_mapping(fmt, name, what="a format str or a dict {column: format str}")
+    check_mapping(fmt, name, what="a format str or a dict {column: format str}")
     check_names(list(fmt), name, columns)
     for col, f in fmt.items():
-        _check_str(f, f"{name}[{col!r}]")
+        check_str(f, f"{name}[{col!r}]")
     return {col: fmt.get(col, default) for col in columns}
 
 
@@ -138,7 +118,7 @@ def beside(
         raise ValueError("ours must hold at least one row, got none")
     known = list(dict.fromkeys(col for cells in ours.values() for col in cells))
     columns = known if columns is None else check_names(columns, "columns", known)
-    labels = dict(_check_mapping(labels if labels is not None else {}, "labels"))
+    labels = dict(check_mapping(labels if labels is not None else {}, "labels"))
     check_names(list(labels), "labels", columns)
     fmts = _per_column(fmt, "fmt", columns, DEFAULT_FMT)
     paper_fmts = _per_column(paper_fmt, "paper_fmt", columns, DEFAULT_PAPER_FMT)
@@ -158,7 +138,7 @@ def _data_text(data) -> str:
     if isinstance(data, str):
         return data
     if callable(getattr(data, "describe", None)):
-        return _check_str(data.describe(), "ours.describe()")
+        return check_str(data.describe(), "ours.describe()")
     raise TypeError(
         f"ours must be a str or a data set with describe() (nbhelpers.data.MNIST), "
         f"got {type(data).__name__}"
@@ -172,9 +152,9 @@ def caption(what: str, ours, paper: str | None = None) -> str:
     ``paper`` names the paper's data. ``caption("Test error (%).", data, "full MNIST")``
     is "Test error (%). Ours: <data.describe()>. In brackets, the paper's: full MNIST."
     """
-    what = _check_str(what, "what", non_empty=True).strip()
+    what = check_str(what, "what", non_empty=True).strip()
     ours_text = _data_text(ours).strip().rstrip(".")
-    paper = _check_str(paper, "paper", allow_none=True)
+    paper = check_str(paper, "paper", allow_none=True)
     if paper is None:
         return f"{what} Data: {ours_text}."
     return f"{what} Ours: {ours_text}. In brackets, the paper's: {paper.strip().rstrip('.')}."
@@ -184,7 +164,7 @@ def show(table, caption: str | None = None) -> None:
     """Display a caption line (Markdown) and then the table, as a chapter's cell output."""
     from IPython.display import Markdown, display
 
-    caption = _check_str(caption, "caption", allow_none=True)
+    caption = check_str(caption, "caption", allow_none=True)
     if caption:
         display(Markdown(caption))
     display(table)
@@ -208,20 +188,20 @@ def percent(x, digits: int = 1) -> str:
 
 def numbers_list(values: Mapping, fmt: str = "{:g}", sep: str = ", ") -> str:
     """Each value with its name in brackets: ``{"A": 0.1, "B": 0.2}`` -> "0.1 (A), 0.2 (B)"."""
-    _check_mapping(values, "values")
-    fmt, sep = _check_str(fmt, "fmt"), _check_str(sep, "sep")
+    check_mapping(values, "values")
+    fmt, sep = check_str(fmt, "fmt"), check_str(sep, "sep")
     return sep.join(f"{_fmt(v, fmt, f'values[{k!r}]')} ({k})" for k, v in values.items())
 
 
 def chain(values, fmt: str = "{:g}", sep: str = " → ") -> str:
     """Values in order joined by arrows: ``[6.7, 10, 21.2]`` -> "6.7 → 10 → 21.2"."""
-    fmt, sep = _check_str(fmt, "fmt"), _check_str(sep, "sep")
+    fmt, sep = check_str(fmt, "fmt"), check_str(sep, "sep")
     return sep.join(_fmt(v, fmt, "values") for v in _values(values, "values"))
 
 
 def value_range(values, fmt: str = "{:g}", sep: str = "–") -> str:
     """The smallest and largest value, "lo–hi", or one value when they are equal."""
-    fmt, sep = _check_str(fmt, "fmt"), _check_str(sep, "sep")
+    fmt, sep = check_str(fmt, "fmt"), check_str(sep, "sep")
     vals = [v for v in _values(values, "values") if not _is_missing(v)]
     if not vals:
         raise ValueError("values must hold at least one number, got none")
@@ -302,14 +282,14 @@ def write_results(path, *, chapter: str, data, parameters: Mapping, results: Map
     """
     if not isinstance(path, (str, Path)):
         raise TypeError(f"path must be a str or a Path, got {type(path).__name__}")
-    chapter = _check_str(chapter, "chapter", non_empty=True)
+    chapter = check_str(chapter, "chapter", non_empty=True)
     data = to_json(data, "data") if isinstance(data, Mapping) else describe_data(data)
     report = {
         "chapter": chapter,
         "data": data,
-        "parameters": to_json(_check_mapping(parameters, "parameters"), "parameters"),
-        "results": to_json(_check_mapping(results, "results"), "results"),
-        "paper": to_json(_check_mapping(paper, "paper"), "paper"),
+        "parameters": to_json(check_mapping(parameters, "parameters"), "parameters"),
+        "results": to_json(check_mapping(results, "results"), "results"),
+        "paper": to_json(check_mapping(paper, "paper"), "paper"),
     }
     path = Path(path)
     path.write_text(json.dumps(report, indent=1, ensure_ascii=False, allow_nan=False) + "\n")

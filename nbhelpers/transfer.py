@@ -17,7 +17,14 @@ from collections.abc import Mapping
 import numpy as np
 
 from . import paper
-from ._validation import check_images, check_labels, check_names, check_real, check_seed
+from ._validation import (
+    check_images,
+    check_labels,
+    check_mapping,
+    check_names,
+    check_real,
+    check_seed,
+)
 from .evaluate import predict_labels
 from .perturbations import gaussian_noise, magnify
 
@@ -34,14 +41,6 @@ __all__ = [
     "paper_cross_model_summary",
     "paper_cross_training_set_summary",
 ]
-
-
-def _check_mapping(value, name: str, what: str = "a dict") -> Mapping:
-    if not isinstance(value, Mapping):
-        raise TypeError(f"{name} must be {what}, got {type(value).__name__}")
-    if not value:
-        raise ValueError(f"{name} must hold at least one entry, got none")
-    return value
 
 
 def _check_matrix(matrix):
@@ -99,8 +98,8 @@ def transfer_matrix(examples: Mapping, models: Mapping):
     """
     import pandas as pd
 
-    _check_mapping(models, "models", "a dict {name: model}")
-    _check_mapping(examples, "examples", "a dict {row name: (images, labels)}")
+    check_mapping(models, "models", what="a dict {name: model}", non_empty=True)
+    check_mapping(examples, "examples", what="a dict {row name: (images, labels)}", non_empty=True)
     checked = {row: _check_row(row, pair) for row, pair in examples.items()}
     cells = {
         row: {col: 100.0 * float(np.mean(predict_labels(m, x) != y)) for col, m in models.items()}
@@ -117,8 +116,7 @@ def off_diagonal(matrix, pairs: Mapping[str, str], keep=None) -> list[float]:
     trained on the same or on the other half of the training set).
     """
     _check_matrix(matrix)
-    if not isinstance(pairs, Mapping):
-        raise TypeError(f"pairs must be a dict {{row: model}}, got {type(pairs).__name__}")
+    check_mapping(pairs, "pairs", what="a dict {row: model}")
     if keep is not None and not callable(keep):
         raise TypeError(f"keep must be a function keep(own, col) or None, got {keep!r}")
     _check_pairs(matrix, pairs)
@@ -150,7 +148,9 @@ def rows_mean(matrix, rows, columns=None) -> float:
 # --------------------------------------------------------------------------- #
 def _successes(results: Mapping, name: str) -> tuple:
     """(x, x_adv, labels) of each result's successful searches, by model name."""
-    _check_mapping(results, name, "a dict {model name: adversarial search result}")
+    check_mapping(
+        results, name, what="a dict {model name: adversarial search result}", non_empty=True
+    )
     out = {}
     for model, res in results.items():
         if not callable(getattr(res, "successful", None)):
@@ -248,7 +248,7 @@ def cross_model_summary(matrix, made_for: Mapping, noise=(), clean: str | None =
     the models}, "clean": mean error on the ``clean`` row, or None without one}``.
     """
     _check_matrix(matrix)
-    _check_mapping(made_for, "made_for", "a dict {row: model it was made for}")
+    check_mapping(made_for, "made_for", what="a dict {row: model it was made for}", non_empty=True)
     noise = check_names(noise, "noise", [str(r) for r in matrix.index])
     models = list(dict.fromkeys(made_for.values()))
     return {
@@ -279,9 +279,11 @@ def cross_training_set_summary(
     ``clean`` (mean error of those rows; ``clean`` None without a clean row).
     """
     _check_matrix(matrix)
-    _check_mapping(made_for, "made_for", "a dict {row: model it was made for}")
-    _check_mapping(magnified_for, "magnified_for", "a dict {row: model it was made for}")
-    _check_mapping(trained_on, "trained_on", "a dict {model: training set}")
+    check_mapping(made_for, "made_for", what="a dict {row: model it was made for}", non_empty=True)
+    check_mapping(
+        magnified_for, "magnified_for", what="a dict {row: model it was made for}", non_empty=True
+    )
+    check_mapping(trained_on, "trained_on", what="a dict {model: training set}", non_empty=True)
     models = list(dict.fromkeys(made_for.values()))
     untold = [m for m in [*models, *magnified_for.values()] if m not in trained_on]
     if untold:

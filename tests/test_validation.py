@@ -89,3 +89,17 @@ def test_names():
         v.check_names(["a", "c"], "models", ["a", "b"])
     with pytest.raises(TypeError):
         v.check_names([1], "models", ["a"])
+
+
+def test_str_and_mapping():
+    assert v.check_str("x", "caption") == "x"
+    assert v.check_str(None, "caption", allow_none=True) is None
+    with pytest.raises(TypeError, match="caption must be a str, got int 3"):
+        v.check_str(3, "caption")
+    with pytest.raises(ValueError, match="non-empty"):
+        v.check_str("  ", "chapter", non_empty=True)
+    assert v.check_mapping({}, "results") == {}
+    with pytest.raises(TypeError, match=r"pairs must be a dict \{row: model\}, got list"):
+        v.check_mapping([], "pairs", what="a dict {row: model}")
+    with pytest.raises(ValueError, match="models must hold at least one entry"):
+        v.check_mapping({}, "models", non_empty=True)
