@@ -40,13 +40,16 @@ GOALS = {
 }
 
 
-# What the page says, in a warning box, when some chapter ran on less than full MNIST.
-SMALL_SAMPLE_WARNING = """:::{{warning}}
-**These numbers come from a small sample, not from the paper's scale.** The chapters
-{chapters} ran on a sample of the digits (the smoke profile, or a machine without
-full MNIST), so their gaps to the paper say little. Build the book with the full
-profile on full MNIST (`make book PROFILE=full`) for the numbers to compare.
-:::"""
+# What the page says, in a warning box (HTML with the theme's admonition classes, so it
+# shows as a warning in the rendered book and as a framed note in Jupyter or Colab).
+SMALL_SAMPLE_WARNING = (
+    '<div class="admonition warning" style="border-left: 4px solid #f0b37e; padding: 0.5em 1em">'
+    '<p class="admonition-title"><b>Warning</b></p><p><b>These numbers come from a small '
+    "sample, not from the paper's scale.</b> The chapters {chapters} ran on a sample of the "
+    "digits (the smoke profile, or a machine without full MNIST), so their gaps to the paper "
+    "say little. Build the book with the full profile on full MNIST "
+    "(<code>make book PROFILE=full</code>) for the numbers to compare.</p></div>"
+)
 
 
 @dataclass(frozen=True)
