@@ -258,7 +258,8 @@ def test_decay_form_reaches_the_model(data):
     per_unit = train(
         "FC10(1)", data.x_train, data.y_train, seed=0, settings=FAST, decay_form="per_unit"
     )
-    assert float(default.model.get_layer("logits").kernel_regularizer.l2) == pytest.approx(1.0)
+    # the default form is "half": λ/2 (λ = 1 for FC10(1))
+    assert float(default.model.get_layer("logits").kernel_regularizer.l2) == pytest.approx(0.5)
     assert float(per_unit.model.get_layer("logits").kernel_regularizer.l2) == pytest.approx(
         1.0 / 10
     )
