@@ -17,12 +17,9 @@ import functools
 import hashlib
 import os
 import re
-import socket
 import sys
 import threading
 import time
-import urllib.parse
-import urllib.request
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +37,7 @@ from ._validation import (
 )
 from .idx import IDX_FILES as IDX_FILES  # re-exported: tests read nbhelpers.data.IDX_FILES
 from .idx import PUBLISHED_IDX, read_mnist_folder
+from .network import reachable, run_with_timeout
 
 __all__ = [
     "MNIST",
@@ -461,61 +459,20 @@ def _load_keras() -> MNIST:
     )
 
 
-def _download_endpoint() -> tuple[str, int]:
-    """Host and port a download would connect to first (the proxy, if one is set)."""
-    proxy = urllib.request.getproxies().get("https")
-    url = urllib.parse.urlsplit(proxy if proxy else _KERAS_ORIGIN)
-    if proxy and not url.hostname:  # "host:port" without a scheme
-        url = urllib.parse.urlsplit(f"http://{proxy}")
-    port = url.port or (443 if url.scheme == "https" else 80)
-    return url.hostname or "", port
-
-
-def _run_with_timeout(fn, timeout: float):
-    """Run fn in a daemon thread; (finished, result, error, thread)."""
-    box = {}
-
-    def target():
-        try:
-            box["result"] = fn()
-        except BaseException as e:  # noqa: BLE001 - reported to the caller
-            box["error"] = e
-
-    t = threading.Thread(target=target, daemon=True, name="nbhelpers-mnist")
-    t.start()
-    t.join(max(timeout, 0.0))
-    return (not t.is_alive()), box.get("result"), box.get("error"), t
-
-
-def _reachable(timeout: float) -> tuple[bool, str]:
-    """Can the download host (or proxy) be reached within timeout? DNS included."""
-    host, port = _download_endpoint()
-
-    def probe():
-        socket.create_connection((host, port), timeout=timeout).close()
-
-    done, _, err, _ = _run_with_timeout(probe, timeout)
-    if not done:
-        return False, f"no answer from {host}:{port} within {timeout:g} s"
-    if err is not None:
-        return False, f"{host}:{port} unreachable ({type(err).__name__}: {err})"
-    return True, ""
-
-
 def _load_auto(timeout: float, test_fraction: float, seed: int, verbose: bool) -> MNIST:
     """Full MNIST if cached or fetchable within timeout, else the embedded sample."""
     global _background_fetch
     deadline = time.monotonic() + timeout
     if _valid_keras_cache() is not None:
         return _load_keras()
-    ok, why = _reachable(timeout)
+    ok, why = reachable(_KERAS_ORIGIN, timeout)
     if ok:
         if "keras" not in sys.modules and verbose:
             print("MNIST: download host reachable; importing Keras to fetch full MNIST ...")
         import keras  # noqa: F401 - import outside the timed download
 
         left = max(deadline - time.monotonic(), 1.0)
-        done, result, err, thread = _run_with_timeout(_load_keras, left)
+        done, result, err, thread = run_with_timeout(_load_keras, left)
         if done and err is None:
             return result
         if done:

@@ -2,6 +2,7 @@
 
 import gzip
 import hashlib
+import socket
 import struct
 import time
 import warnings
@@ -490,7 +491,7 @@ def no_keras(monkeypatch):
         pytest.fail("load_mnist('auto') looked beyond NBHELPERS_MNIST")
 
     monkeypatch.setattr(D, "_load_auto", fail)
-    monkeypatch.setattr(D.socket, "create_connection", fail)
+    monkeypatch.setattr(socket, "create_connection", fail)
 
 
 @pytest.mark.parametrize("gz", [False, True])
@@ -584,7 +585,7 @@ def test_env_unset_or_empty_keeps_auto(tmp_path, monkeypatch, unset):
     def refuse(*args, **kwargs):
         raise OSError("connection refused (test)")
 
-    monkeypatch.setattr(D.socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
     with pytest.warns(UserWarning, match=r"embedded.*NBHELPERS_MNIST"):
         d = load_mnist("auto", timeout=0.5, verbose=False)
     assert d.source == "embedded"
@@ -602,7 +603,7 @@ def test_auto_falls_back_offline(tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise OSError("connection refused (test)")
 
-    monkeypatch.setattr(D.socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
     t0 = time.monotonic()
     with pytest.warns(UserWarning, match="embedded"):
         d = load_mnist("auto", timeout=0.5, verbose=False)
@@ -614,7 +615,7 @@ def test_auto_falls_back_offline(tmp_path, monkeypatch):
 def test_auto_never_hangs_on_stuck_probe(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     monkeypatch.setattr(
-        D.socket, "create_connection", lambda *a, **k: time.sleep(30)
+        socket, "create_connection", lambda *a, **k: time.sleep(30)
     )  # e.g. DNS that never answers
     t0 = time.monotonic()
     with warnings.catch_warnings(record=True) as w:
@@ -640,7 +641,7 @@ def test_auto_and_keras_use_intact_cache(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     monkeypatch.setattr(D, "_KERAS_SHA256", hashlib.sha256(npz.read_bytes()).hexdigest())
     monkeypatch.setattr(
-        D.socket, "create_connection", lambda *a, **k: pytest.fail("must not touch the network")
+        socket, "create_connection", lambda *a, **k: pytest.fail("must not touch the network")
     )
     D._keras_raw.cache_clear()
     try:
