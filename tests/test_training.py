@@ -17,7 +17,7 @@ from nbhelpers.evaluate import error_rate, predict_labels
 from nbhelpers.models import build
 from nbhelpers.training import TrainingSettings, cache_dir, cache_key, train, trained_model
 
-LBFGS40 = TrainingSettings(max_iterations=40)
+LBFGS40 = TrainingSettings(method="lbfgs", max_iterations=40)
 FAST = TrainingSettings(method="adam", epochs=1)  # for the cache tests: the cache does not care how
 
 
@@ -45,8 +45,14 @@ def _same(a, b):
 # --------------------------------------------------------------------------- #
 def test_settings_defaults_and_as_dict():
     s = TrainingSettings()
-    assert s.method == T.DEFAULT_METHOD == "lbfgs"
-    assert s.as_dict() == {"method": "lbfgs", "max_iterations": 500}
+    assert s.method == T.DEFAULT_METHOD == "adam_lbfgs"
+    assert s.as_dict() == {
+        "method": "adam_lbfgs",
+        "warm_epochs": 5,
+        "batch_size": 128,
+        "learning_rate": 0.001,
+        "max_iterations": 200,
+    }
     a = TrainingSettings(
         method="adam", epochs=4, batch_size=32, learning_rate=0.01, max_iterations=7
     )
@@ -68,9 +74,28 @@ def test_settings_defaults_and_as_dict():
     assert isinstance(TrainingSettings(max_iterations=np.int64(5)).as_dict()["max_iterations"], int)
 
 
+def test_settings_adam_then_lbfgs():
+    """ "adam_lbfgs" is `warm_epochs` of Adam, then L-BFGS; its key holds both methods' settings."""
+    s = TrainingSettings(method="adam_lbfgs", warm_epochs=3, max_iterations=50, epochs=99)
+    assert s.as_dict() == {
+        "method": "adam_lbfgs",
+        "warm_epochs": 3,
+        "batch_size": 128,
+        "learning_rate": 0.001,
+        "max_iterations": 50,
+    }
+    adam, lbfgs = s.stages()
+    assert (adam.method, adam.epochs) == ("adam", 3)
+    assert (lbfgs.method, lbfgs.max_iterations) == ("lbfgs", 50)
+    assert TrainingSettings(method="adam").stages() == (TrainingSettings(method="adam"),)
+    assert s.as_dict() != TrainingSettings(method="adam_lbfgs", warm_epochs=4).as_dict()
+
+
 @pytest.mark.parametrize("method", ["sgd", "LBFGS", "", None])
 def test_settings_unknown_method(method):
-    with pytest.raises(ValueError, match=r"method must be one of \('lbfgs', 'adam'\), got"):
+    with pytest.raises(
+        ValueError, match=r"method must be one of \('lbfgs', 'adam', 'adam_lbfgs'\), got"
+    ):
         TrainingSettings(method=method)
 
 
@@ -86,6 +111,8 @@ def test_settings_unknown_method(method):
         ("epochs", 1.0, TypeError),
         ("batch_size", 0, ValueError),
         ("batch_size", None, TypeError),
+        ("warm_epochs", 0, ValueError),
+        ("warm_epochs", 2.0, TypeError),
     ],
 )
 def test_settings_need_positive_integers(field, value, error):
@@ -179,7 +206,7 @@ def test_train_takes_whole_float_labels(data, monkeypatch):
     """Labels read back as floats (JSON) are class indices when whole, as everywhere else."""
     seen = {}
 
-    def fit(model, x, y, settings, seed):
+    def fit(model, x, y, settings, seed, progress=False, label=None):
         seen["y"] = y
         return {}
 
@@ -252,6 +279,37 @@ def test_lbfgs_deterministic(fc10, data):
     assert not _same(_weights(fc10.model), _weights(other.model))
 
 
+def test_lbfgs_in_chunks_follows_one_long_run(data):
+    """Run in chunks (for the progress bar), L-BFGS takes the very iterates of one long run."""
+    import keras
+    import tensorflow as tf
+
+    x, y = tf.constant(data.x_train), tf.constant(data.y_train)
+    ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    runs = []
+    for chunk in (1000, 7):
+        m = build("FC100-100-10", seed=0)
+        info = T._lbfgs(m.trainable_variables, lambda m=m: ce(y, m(x)), 30, chunk=chunk)
+        runs.append((info, m.get_weights()))
+    (info_a, w_a), (info_b, w_b) = runs
+    assert info_a == info_b and info_a["iterations"] > 2 * 7  # several chunks ran
+    assert _same(w_a, w_b)
+
+
+@pytest.mark.parametrize("method", ["lbfgs", "adam"])
+def test_training_shows_progress_unless_told_not_to(data, capsys, monkeypatch, method):
+    """A bar per stage with the loss on stderr; none with progress=False or NBHELPERS_PROGRESS=0."""
+    s = TrainingSettings(method=method, max_iterations=5, epochs=2)
+    monkeypatch.delenv("NBHELPERS_PROGRESS", raising=False)
+    train("FC10(1e-4)", data.x_train, data.y_train, settings=s)
+    err = capsys.readouterr().err
+    assert f"training FC10(1e-4) ({method})" in err and "loss=" in err
+    train("FC10(1e-4)", data.x_train, data.y_train, settings=s, progress=False)
+    monkeypatch.setenv("NBHELPERS_PROGRESS", "0")
+    train("FC10(1e-4)", data.x_train, data.y_train, settings=s)
+    assert capsys.readouterr().err == ""
+
+
 def test_decay_form_reaches_the_model(data):
     """train(decay_form=...) builds the model with that form of weight decay."""
     default = train("FC10(1)", data.x_train, data.y_train, seed=0, settings=FAST)
@@ -283,20 +341,38 @@ def test_adam_learns_and_is_deterministic(data):
     assert not _same(_weights(r.model), _weights(other.model))
 
 
+def test_adam_then_lbfgs_runs_both_and_is_deterministic(data):
+    s = TrainingSettings(method="adam_lbfgs", warm_epochs=2, max_iterations=15)
+    r = train("FC10(1e-4)", data.x_train, data.y_train, seed=0, settings=s)
+    info = r.info["classifier"]
+    assert info["adam"]["epochs"] == 2 and 0 < info["lbfgs"]["iterations"] <= 15
+    assert info["final_loss"] == info["lbfgs"]["final_loss"]
+    adam_only = train(
+        "FC10(1e-4)", data.x_train, data.y_train, seed=0, settings=s.stages()[0], progress=False
+    )
+    assert not _same(_weights(r.model), _weights(adam_only.model))  # L-BFGS moved on from there
+    again = train("FC10(1e-4)", data.x_train, data.y_train, seed=0, settings=s)
+    assert _same(_weights(r.model), _weights(again.model))
+
+
 # --------------------------------------------------------------------------- #
 # train: AE400-10, two stages
 # --------------------------------------------------------------------------- #
 @pytest.mark.parametrize(
     "settings, n",
-    [(TrainingSettings(method="adam", epochs=2), 300), (TrainingSettings(max_iterations=3), 100)],
-    ids=["adam", "lbfgs"],
+    [
+        (TrainingSettings(method="adam", epochs=2), 300),
+        (TrainingSettings(method="lbfgs", max_iterations=3), 100),
+        (TrainingSettings(warm_epochs=1, max_iterations=3), 100),
+    ],
+    ids=["adam", "lbfgs", "adam_lbfgs"],
 )
 def test_autoencoder_two_stages(data, monkeypatch, settings, n):
     snapshot = {}
     real = T._fit_autoencoder
 
-    def spy(model, x, s, seed):
-        out = real(model, x, s, seed)
+    def spy(model, x, s, seed, progress=False):
+        out = real(model, x, s, seed, progress)
         snapshot["encoder"] = [w.copy() for w in model.get_layer("encoder").get_weights()]
         snapshot["logits"] = [w.copy() for w in model.get_layer("logits").get_weights()]
         return out
@@ -374,7 +450,7 @@ def test_cache_round_trip(cache, calls, data, monkeypatch, capsys):
     s = TrainingSettings(max_iterations=20)
     m1, info1 = trained_model("FC10(1e-4)", data, seed=0, settings=s, return_info=True)
     assert len(calls) == 1
-    assert "training FC10(1e-4) on 300 digits (lbfgs)" in capsys.readouterr().out
+    assert "training FC10(1e-4) on 300 digits (adam_lbfgs)" in capsys.readouterr().out
     names = _files(cache)
     assert len(names) == 2, names  # no temporary files left behind
     assert (

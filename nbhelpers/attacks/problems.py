@@ -8,12 +8,9 @@ per image the smallest successful perturbation over them (`best_per_image`).
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from .._validation import (
-    check_bool,
     check_choice,
     check_int,
     check_labels,
@@ -21,6 +18,7 @@ from .._validation import (
     check_seed,
 )
 from ..perturbations import rms_difference
+from ..progress import check_progress
 from .options import SearchOptions
 
 __all__ = [
@@ -59,14 +57,6 @@ def check_settings(method, limits, chunk_size, untargeted_candidates, refine, se
         raise TypeError(f"option(s) {given} apply to method='tfp' only")
     options = SearchOptions.from_keywords(base, **keywords)
     return method, limits, chunk_size, untargeted_candidates, refine, seed, options
-
-
-def check_progress(progress) -> bool:
-    """``True``/``False`` as given; ``None``: on unless ``NBHELPERS_PROGRESS`` is 0/false/no/off."""
-    if check_bool(progress, "progress", allow_none=True) is not None:
-        return bool(progress)
-    setting = os.environ.get("NBHELPERS_PROGRESS", "1").strip().lower()
-    return setting not in ("0", "false", "no", "off")
 
 
 def model_input_shape(model):

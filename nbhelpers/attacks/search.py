@@ -17,6 +17,7 @@ import numpy as np
 from .._validation import check_images, check_labels
 from ..evaluate import deterministic_ops, logits, predict_labels
 from ..perturbations import rms_difference
+from ..progress import progress_bar
 from .boundary import shrink
 from .options import SearchOptions
 from .problems import (
@@ -45,15 +46,8 @@ DEFAULT_UNTARGETED_CANDIDATES = 3
 
 
 def _progress_bar(total, desc):
-    """A tqdm bar: a widget in notebooks that have ipywidgets (Colab), else text on stderr."""
-    import warnings
-
-    from tqdm import TqdmWarning
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", TqdmWarning)  # "IProgress not found": falls back to text
-        from tqdm.auto import tqdm
-    return tqdm(total=total, desc=desc, unit="problem", leave=False)
+    """A tqdm bar over search problems (see nbhelpers.progress)."""
+    return progress_bar(total, desc, "problem")
 
 
 def _check_inputs(model, x, labels, targets, seed):
