@@ -126,11 +126,13 @@ def check_images(
     shape: tuple | None = None,
     allow_nan: bool = False,
     allow_empty: bool = False,
+    box: bool = True,
 ) -> np.ndarray:
     """A batch of images ``(n, ...)`` as float32 with every pixel in the box ``[0, 1]``.
 
     ``shape``: the per-image shape required, if any. ``allow_nan``: NaN rows (the
     failed searches of an attack) pass, and the box is checked on the other values.
+    ``box=False``: pixels may leave ``[0, 1]`` (unclipped noise) but must be finite.
     """
     a = _as_float_array(x, name)
     if a.ndim < 2:
@@ -148,6 +150,10 @@ def check_images(
     if nan.all():
         return a
     lo, hi = np.nanmin(a), np.nanmax(a)
+    if not box:
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            raise ValueError(f"{name} must have finite pixel values, got values in [{lo}, {hi}]")
+        return a
     if lo < 0 or hi > 1:
         raise ValueError(
             f"{name} must have pixel values in [0, 1], got values in [{lo:g}, {hi:g}]"

@@ -48,9 +48,12 @@ def logits(model, x, batch_size: int = 2048) -> np.ndarray:
     return np.concatenate(out).astype(np.float32, copy=False)
 
 
-def predict_labels(model, x, batch_size: int = 2048) -> np.ndarray:
-    """The model's class (argmax of its outputs) for each image, as int64, in batches."""
-    x = check_images(x, "x", allow_empty=True)
+def predict_labels(model, x, batch_size: int = 2048, *, box: bool = True) -> np.ndarray:
+    """The model's class (argmax of its outputs) for each image, as int64, in batches.
+
+    ``box=False`` takes pixels outside ``[0, 1]`` (the unclipped noise of Tables 2 and 4).
+    """
+    x = check_images(x, "x", allow_empty=True, box=box)
     out = [
         np.argmax(np.asarray(model(x[i : i + batch_size], training=False)), axis=1)
         for i in _batch_starts(x, batch_size)
@@ -58,9 +61,9 @@ def predict_labels(model, x, batch_size: int = 2048) -> np.ndarray:
     return np.concatenate(out).astype(np.int64) if out else np.zeros((0,), dtype=np.int64)
 
 
-def _images_and_labels(model, x, y, allow_nan: bool = False):
+def _images_and_labels(model, x, y, allow_nan: bool = False, box: bool = True):
     """Images and one label each, a class of the model; an empty set is refused."""
-    x = check_images(x, "x", allow_nan=allow_nan, allow_empty=True)
+    x = check_images(x, "x", allow_nan=allow_nan, allow_empty=True, box=box)
     y_array = np.asarray(y)
     if y_array.ndim == 1 and len(y_array) != len(x):
         raise ValueError(
@@ -72,10 +75,13 @@ def _images_and_labels(model, x, y, allow_nan: bool = False):
     return x, check_labels(y, "labels", n=len(x), num_classes=num_classes)
 
 
-def error_rate(model, x, y, batch_size: int = 2048) -> float:
-    """Fraction of images the model misclassifies (Table 1's error columns)."""
-    x, y = _images_and_labels(model, x, y)
-    return float(np.mean(predict_labels(model, x, batch_size) != y))
+def error_rate(model, x, y, batch_size: int = 2048, *, box: bool = True) -> float:
+    """Fraction of images the model misclassifies (Table 1's error columns).
+
+    ``box=False`` takes pixels outside ``[0, 1]`` (unclipped noise).
+    """
+    x, y = _images_and_labels(model, x, y, box=box)
+    return float(np.mean(predict_labels(model, x, batch_size, box=box) != y))
 
 
 def accuracy(model, x, labels, batch_size: int = 2048) -> float:

@@ -18,6 +18,7 @@ import numpy as np
 
 from . import paper
 from ._validation import (
+    check_bool,
     check_images,
     check_labels,
     check_mapping,
@@ -65,12 +66,12 @@ def _check_label(label, param: str, /, **fields) -> None:
         ) from None
 
 
-def _check_row(name, pair):
+def _check_row(name, pair, box: bool = True):
     """(images, labels) of one row, checked: the box, no NaN, one label per image."""
     where = f"examples[{name!r}]"
     if not (isinstance(pair, tuple) and len(pair) == 2):
         raise TypeError(f"{where} must be a pair (images, labels), got {type(pair).__name__}")
-    x = check_images(pair[0], f"{where} images", allow_nan=True, allow_empty=True)
+    x = check_images(pair[0], f"{where} images", allow_nan=True, allow_empty=True, box=box)
     if len(x) == 0:
         raise ValueError(f"{where} has no images (did every search fail?)")
     if np.isnan(x).any():
@@ -90,19 +91,24 @@ def _check_pairs(matrix, pairs: Mapping) -> None:
             )
 
 
-def transfer_matrix(examples: Mapping, models: Mapping):
+def transfer_matrix(examples: Mapping, models: Mapping, *, box: bool = True):
     """Error rate (%) of each model (columns) on each row's (images, labels) (Tables 2 and 4).
 
     `examples` maps a row name to (images, true labels); `models` maps a column name
-    to a Keras model that outputs logits. Returns a pandas DataFrame.
+    to a Keras model that outputs logits. ``box=False`` lets rows hold pixels outside
+    ``[0, 1]`` (unclipped noise rows). Returns a pandas DataFrame.
     """
     import pandas as pd
 
     check_mapping(models, "models", what="a dict {name: model}", non_empty=True)
     check_mapping(examples, "examples", what="a dict {row name: (images, labels)}", non_empty=True)
-    checked = {row: _check_row(row, pair) for row, pair in examples.items()}
+    box = check_bool(box, "box")
+    checked = {row: _check_row(row, pair, box) for row, pair in examples.items()}
     cells = {
-        row: {col: 100.0 * float(np.mean(predict_labels(m, x) != y)) for col, m in models.items()}
+        row: {
+            col: 100.0 * float(np.mean(predict_labels(m, x, box=box) != y))
+            for col, m in models.items()
+        }
         for row, (x, y) in checked.items()
     }
     return pd.DataFrame.from_dict(cells, orient="index")[list(models)]
@@ -203,9 +209,15 @@ def magnified_rows(
 
 
 def noise_rows(
-    x, y, stddevs, seed: int = 0, label: str = "Gaussian noise, stddev {stddev:g}"
+    x,
+    y,
+    stddevs,
+    seed: int = 0,
+    label: str = "Gaussian noise, stddev {stddev:g}",
+    clip: bool = True,
 ) -> tuple[dict, dict]:
-    """The Gaussian baselines of Tables 2 and 4: ``x`` plus noise of each stddev, clipped.
+    """The Gaussian baselines of Tables 2 and 4: ``x`` plus noise of each stddev,
+    clipped to ``[0, 1]`` unless ``clip=False`` (see ``perturbations.gaussian_noise``).
 
     Every row uses the same ``seed``. Returns ``(rows, stddev_of)``: ``rows[label]`` is
     ``(noisy x, y)`` and ``stddev_of[label]`` the noise's stddev (Table 2's distortion
@@ -222,7 +234,7 @@ def noise_rows(
     _check_label(label, "label", stddev=stddevs[0])
     rows, stddev_of = {}, {}
     for s in stddevs:
-        rows[label.format(stddev=s)] = (gaussian_noise(x, s, seed=seed), y)
+        rows[label.format(stddev=s)] = (gaussian_noise(x, s, seed=seed, clip=clip), y)
         stddev_of[label.format(stddev=s)] = s
     return rows, stddev_of
 

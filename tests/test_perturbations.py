@@ -63,6 +63,20 @@ def test_gaussian_noise_stddev_is_before_clipping(x):
         gaussian_noise(x + 2, 0.1)
 
 
+def test_gaussian_noise_unclipped_is_the_same_draw_outside_the_box(x):
+    """clip=False: the same noise, not clipped; clipping is what greys the black background."""
+    raw = gaussian_noise(x, 0.3, seed=4, clip=False)
+    clipped = gaussian_noise(x, 0.3, seed=4)
+    assert raw.dtype == np.float32 and raw.min() < 0 and raw.max() > 1
+    np.testing.assert_array_equal(np.clip(raw, 0, 1), clipped)
+    assert abs(float(np.mean(raw - x))) < 0.01  # zero-mean noise
+    background = x == 0
+    # clipped, a black pixel gets max(0, noise): mean 0.3 / sqrt(2 pi), about 0.12
+    assert float(np.mean(clipped[background])) == pytest.approx(0.3 / np.sqrt(2 * np.pi), rel=0.05)
+    with pytest.raises(TypeError, match="clip must be True or False"):
+        gaussian_noise(x, 0.1, clip="no")
+
+
 def test_magnify_sets_the_per_image_stddev(x):
     rng = np.random.default_rng(0)
     base = np.full((4, 784), 0.5, np.float32)

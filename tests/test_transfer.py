@@ -36,6 +36,23 @@ def test_cells_are_error_rates_in_percent(models):
     assert m.loc["row", "says1"] == pytest.approx(75.0)
 
 
+def test_unclipped_noise_rows_need_box_false(models):
+    """Rows whose pixels leave [0, 1] (unclipped noise) are refused unless box=False."""
+    x = np.full((4, 784), 0.5, np.float32)
+    y = np.array([0, 0, 0, 1])
+    rows, _ = transfer.noise_rows(x, y, 0.6, seed=1, clip=False)
+    ((noisy, _),) = rows.values()
+    assert noisy.min() < 0 and noisy.max() > 1
+    np.testing.assert_array_equal(noisy, gaussian_noise(x, 0.6, seed=1, clip=False))
+    with pytest.raises(ValueError, match=r"pixel values in \[0, 1\]"):
+        transfer_matrix(rows, models)
+    m = transfer_matrix(rows, models, box=False)
+    assert m.loc["Gaussian noise, stddev 0.6", "says0"] == pytest.approx(25.0)
+    bad = {"row": (np.full((1, 784), np.inf, np.float32), [0])}
+    with pytest.raises(ValueError, match="finite pixel values"):
+        transfer_matrix(bad, models, box=False)
+
+
 def test_off_diagonal_and_means(models):
     x = np.zeros((2, 784), np.float32)
     m = transfer_matrix(

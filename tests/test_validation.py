@@ -71,6 +71,12 @@ def test_images_in_the_box():
         v.check_images(np.zeros((0, 4)), "x")
     rows = np.array([[np.nan, np.nan], [0.5, 1.0]])
     assert v.check_images(rows, "x_adv", allow_nan=True).shape == (2, 2)
+    # box=False: outside [0, 1] is fine (unclipped noise), infinities and NaN are not
+    assert v.check_images(np.array([[-0.4, 1.3]]), "x", box=False).dtype == np.float32
+    with pytest.raises(ValueError, match="finite"):
+        v.check_images(np.array([[-np.inf, 0.5]]), "x", box=False)
+    with pytest.raises(ValueError, match="NaN"):
+        v.check_images(np.array([[np.nan, 0.5]]), "x", box=False)
 
 
 def test_labels():
