@@ -84,17 +84,17 @@ def error_rate(model, x, y, batch_size: int = 2048, *, box: bool = True) -> floa
     return float(np.mean(predict_labels(model, x, batch_size, box=box) != y))
 
 
-def accuracy(model, x, labels, batch_size: int = 2048) -> float:
+def accuracy(model, x, labels, batch_size: int = 2048, *, box: bool = True) -> float:
     """Fraction of images (e.g. adversarial ones) the model classifies as ``labels``.
 
     Rows containing NaN (failed adversarial searches) are left out, not counted as
-    errors; with no rows left, NaN.
+    errors; with no rows left, NaN. ``box=False`` takes pixels outside ``[0, 1]``.
     """
-    x, labels = _images_and_labels(model, x, labels, allow_nan=True)
+    x, labels = _images_and_labels(model, x, labels, allow_nan=True, box=box)
     keep = ~np.isnan(x.reshape(len(x), -1)).any(axis=1)
     if not keep.any():
         return float("nan")
-    return float(np.mean(predict_labels(model, x[keep], batch_size) == labels[keep]))
+    return float(np.mean(predict_labels(model, x[keep], batch_size, box=box) == labels[keep]))
 
 
 def input_gradient(model, x, labels, batch_size: int = 2048) -> np.ndarray:

@@ -71,6 +71,19 @@ def test_error_rate(linear, lit):
         error_rate(model, x, y.reshape(-1, 1))
 
 
+def test_box_false_takes_pixels_outside_the_box(linear, lit):
+    """Unclipped noise leaves [0, 1]: refused by default, evaluated with box=False."""
+    model, _, _ = linear
+    x, y = lit
+    shifted = x * 2 - 0.2  # lit pixel 1.2, the others -0.2: same classes
+    for f in (error_rate, accuracy):
+        with pytest.raises(ValueError, match=r"pixel values in \[0, 1\]"):
+            f(model, shifted, y)
+    assert error_rate(model, shifted, y, box=False) == 0.0
+    assert accuracy(model, shifted, y, box=False) == 1.0
+    np.testing.assert_array_equal(predict_labels(model, shifted, box=False), y)
+
+
 def test_input_gradient_is_the_cross_entropy_gradient(linear, lit):
     """For logits W^T x + b: d CE / dx = W (softmax(logits) - onehot(y))."""
     model, w, b = linear
