@@ -36,6 +36,7 @@ __all__ = [
     "chain",
     "value_range",
     "describe_data",
+    "device",
     "to_json",
     "write_results",
     "read_results",
@@ -212,11 +213,26 @@ def value_range(values, fmt: str = "{:g}", sep: str = "–") -> str:
 # --------------------------------------------------------------------------- #
 # A chapter's numbers as JSON
 # --------------------------------------------------------------------------- #
+def device() -> str:
+    """What TensorFlow computes on here, in words: the GPUs it sees (Colab's GPU runtime is
+    used without any change by the reader), else the CPU and its cores."""
+    import os
+
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return f"CPU ({os.cpu_count()} cores; TensorFlow sees no GPU)"
+    names = [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus]
+    return "GPU: " + ", ".join(names)
+
+
 def describe_data(data, **extra) -> dict:
     """The ``"data"`` entry of a chapter's results from an ``nbhelpers.data.MNIST``.
 
     Its source, ``describe()``, whether it is the full MNIST of the paper (§2), its
-    numbers of training and test digits; ``extra`` adds entries (e.g. ``n_p1=...``).
+    numbers of training and test digits, and the device it ran on (:func:`device`);
+    ``extra`` adds entries (e.g. ``n_p1=...``).
     """
     missing = [
         a for a in ("source", "describe", "is_full", "n_train", "n_test") if not hasattr(data, a)
@@ -232,6 +248,7 @@ def describe_data(data, **extra) -> dict:
         "is_full": bool(data.is_full),
         "n_train": int(data.n_train),
         "n_test": int(data.n_test),
+        "device": device(),
     }
     return to_json({**out, **extra}, "data")
 

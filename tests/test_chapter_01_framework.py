@@ -29,3 +29,14 @@ def test_hidden_layers_beat_softmax_regression(table1):
 def test_weight_decay_raises_softmax_regressions_training_error(table1):
     errors = [table1[n]["train_error"] for n in FC10]
     assert errors[0] <= errors[1] < errors[2], errors
+
+
+def test_gap_to_the_paper_is_the_larger_of_the_two_errors_gaps(chapter_results, table1):
+    r = chapter_results("01_framework")
+    gap = r["results"]["gap_points"]
+    assert set(gap) == set(table1)
+    for name, row in table1.items():
+        paper = r["paper"]["table1"][name]
+        want = max(abs(row[k] - paper[k]) for k in ("train_error", "test_error"))
+        assert gap[name] == pytest.approx(want), name
+    assert r["parameters"]["method"] == "adam_lbfgs"

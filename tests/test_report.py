@@ -186,6 +186,7 @@ def test_write_and_read_results_have_the_same_keys_for_every_chapter(tmp_path):
         "is_full": False,
         "n_train": 4000,
         "n_test": 1000,
+        "device": report.device(),
     }
     assert r["parameters"] == {"seed": 0, "noise_stddevs": [0.1, 0.3], "n_search": None}
     assert r["results"]["matrix"] == {"m1": {"m1": 100.0}, "noise": {"m1": 12.5}}
@@ -195,6 +196,22 @@ def test_write_and_read_results_have_the_same_keys_for_every_chapter(tmp_path):
     assert r["results"]["by_class"] == {"3": None}
     assert r["paper"]["table2"] == paper.TABLE2
     assert "NaN" not in path.read_text() and "Infinity" not in path.read_text()
+
+
+def test_device_names_what_tensorflow_computes_on(monkeypatch):
+    import tensorflow as tf
+
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind: [])
+    assert report.device().startswith("CPU (") and "no GPU" in report.device()
+
+    class Gpu:
+        name = "/physical_device:GPU:0"
+
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind: [Gpu()])
+    monkeypatch.setattr(
+        tf.config.experimental, "get_device_details", lambda g: {"device_name": "NVIDIA H100"}
+    )
+    assert report.device() == "GPU: NVIDIA H100"
 
 
 def test_data_as_a_dict_and_describe_data_extras(tmp_path):
