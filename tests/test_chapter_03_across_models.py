@@ -82,18 +82,18 @@ def test_noise_rows_under_both_readings(results, written):
     """The table's noise is unclipped (the parameter says so) and is the "not clipped" reading;
     clipped noise, which greys the black background, costs the models more at stddev 0.3."""
     assert written["parameters"]["noise_clip"] is False
-    readings = results["noise_readings"]  # {reading: {model: {row: error}}}
+    readings = results["noise_readings"]  # {reading: {row: {model: error}}}
     assert set(readings) == {"not clipped", "clipped to [0, 1]"}
     row = "Gaussian noise, stddev 0.3"
     for name in MODELS:
-        assert readings["not clipped"][name][row] == results["matrix"][name][row], name
-    mean = {k: sum(m[n][row] for n in MODELS) / len(MODELS) for k, m in readings.items()}
+        assert readings["not clipped"][row][name] == results["matrix"][row][name], name
+    mean = {k: sum(m[row][n] for n in MODELS) / len(MODELS) for k, m in readings.items()}
     assert mean["clipped to [0, 1]"] > mean["not clipped"]
     for reading, gap in results["noise_gap"].items():
         cells = [
-            abs(readings[reading][n][r] - paper.TABLE2[r][n])
+            abs(readings[reading][r][n] - paper.TABLE2[r][n])
+            for r in readings[reading]
             for n in MODELS
-            for r in readings[reading][n]
         ]
         assert len(cells) == 2 * len(MODELS)  # the paper's two noise rows
         assert gap == pytest.approx(sum(cells) / len(cells)), reading
