@@ -18,13 +18,11 @@ from .._validation import (
     check_seed,
 )
 from ..perturbations import rms_difference
-from ..progress import check_progress
 from .options import SearchOptions
 
 __all__ = [
     "METHODS",
     "check_settings",
-    "check_progress",
     "model_input_shape",
     "probe_model",
     "check_targets",

@@ -17,13 +17,12 @@ import numpy as np
 from .._validation import check_images, check_labels
 from ..evaluate import deterministic_ops, logits, predict_labels
 from ..perturbations import rms_difference
-from ..progress import progress_bar
+from ..progress import check_progress, progress_bar
 from .boundary import shrink
 from .options import SearchOptions
 from .problems import (
     METHODS,
     best_per_image,
-    check_progress,
     check_settings,
     check_targets,
     probe_model,
