@@ -19,8 +19,14 @@ def built_book(tmp_path_factory):
     Run as `make book` runs it, in a process of its own without pytest's environment:
     ipykernel stops copying file descriptor 2 into cell outputs when it sees
     PYTEST_CURRENT_TEST, which would hide from the tests what readers would see.
+    With NBHELPERS_TEST_REUSE=1 and NBHELPERS_TEST_BUILD naming an earlier build (or a
+    folder where `python -m nbhelpers.book execute ... --out <it>/source/book` ran one
+    chapter), the tests read that build instead of making a new one: for working on one
+    chapter.
     """
     out = Path(os.environ.get("NBHELPERS_TEST_BUILD") or tmp_path_factory.mktemp("book"))
+    if os.environ.get("NBHELPERS_TEST_REUSE") == "1" and (out / "source" / "book").is_dir():
+        return out
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     subprocess.run(
         [sys.executable, "-m", "nbhelpers.book", "build", "--profile", "smoke", "--out", str(out)],
