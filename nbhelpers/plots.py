@@ -9,7 +9,7 @@ import numpy as np
 
 from ._validation import check_int, check_real, check_seed, check_str
 
-__all__ = ["image_grid", "filter_grid", "heatmap"]
+__all__ = ["image_grid", "filter_grid", "heatmap", "curves"]
 
 
 def _check_labels(labels, name: str, n: int):
@@ -176,5 +176,58 @@ def heatmap(
     if title:
         ax.set_title(title)
     fig.colorbar(im, ax=ax, fraction=0.03)
+    fig.tight_layout()
+    return fig
+
+
+def curves(
+    x,
+    series,
+    *,
+    bands=None,
+    xlabel=None,
+    ylabel=None,
+    title=None,
+    logx=False,
+    logy=False,
+    ax=None,
+):
+    """Line plots of ``series`` (``{name: y values}``) against ``x``, one line each, with markers.
+
+    ``bands`` (optional, ``{name: (low, high)}``) shades an interval around a series
+    (a confidence interval). ``logx``/``logy`` use log axes; ``ax`` draws into an
+    existing axes. Returns the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    xs = _as_floats(x, "x", "a 1-D array of numbers", dtype=np.float64)
+    if xs.ndim != 1 or len(xs) == 0:
+        raise ValueError(f"x must be a non-empty 1-D array, got shape {xs.shape}")
+    if not isinstance(series, dict) or not series:
+        raise TypeError(f"series must be a non-empty dict {{name: values}}, got {series!r:.60}")
+    bands = {} if bands is None else bands
+    if not isinstance(bands, dict) or not set(bands) <= set(series):
+        raise ValueError("bands must be a dict whose keys are among the series' names")
+    title, xlabel, ylabel = (
+        check_str(v, n, allow_none=True)
+        for v, n in ((title, "title"), (xlabel, "xlabel"), (ylabel, "ylabel"))
+    )
+    fig, ax = plt.subplots(figsize=(6, 3.8)) if ax is None else (ax.figure, ax)
+    for name, values in series.items():
+        ys = _as_floats(values, f"series[{name!r}]", "an array of numbers", dtype=np.float64)
+        if ys.shape != xs.shape:
+            raise ValueError(f"series[{name!r}] must have shape {xs.shape}, got {ys.shape}")
+        (line,) = ax.plot(xs, ys, marker="o", markersize=3, label=str(name))
+        if name in bands:
+            low, high = (np.asarray(b, dtype=np.float64) for b in bands[name])
+            ax.fill_between(xs, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    for setter, value in ((ax.set_xlabel, xlabel), (ax.set_ylabel, ylabel), (ax.set_title, title)):
+        if value:
+            setter(value)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
