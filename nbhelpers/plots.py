@@ -9,7 +9,7 @@ import numpy as np
 
 from ._validation import check_int, check_real, check_seed, check_str
 
-__all__ = ["image_grid", "filter_grid", "heatmap", "curves"]
+__all__ = ["image_grid", "filter_grid", "heatmap", "curves", "histogram_panels"]
 
 
 def _check_labels(labels, name: str, n: int):
@@ -229,5 +229,40 @@ def curves(
         if value:
             setter(value)
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def histogram_panels(panels, *, bins=10, value_range=(0.0, 1.0), xlabel=None, ncols=3):
+    """One panel per entry of ``panels`` (``{title: {name: values}}``), each an overlay of
+    step histograms of its samples, as shares (e.g. top-k purity of units and directions, §3)."""
+    import matplotlib.pyplot as plt
+
+    if not isinstance(panels, dict) or not panels:
+        raise TypeError(
+            f"panels must be a non-empty dict {{title: {{name: values}}}}, got {panels!r:.60}"
+        )
+    bins, ncols = check_int(bins, "bins", low=1), check_int(ncols, "ncols", low=1)
+    lo, hi = (check_real(v, "value_range") for v in value_range)
+    if hi <= lo:
+        raise ValueError(f"value_range must be (low, high) with low < high, got {value_range!r}")
+    xlabel = check_str(xlabel, "xlabel", allow_none=True)
+    ncols = min(ncols, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 2.6 * nrows), squeeze=False)
+    for ax in axes.ravel()[len(panels) :]:
+        ax.set_visible(False)
+    for ax, (title, samples) in zip(axes.ravel()[: len(panels)], panels.items(), strict=True):
+        if not isinstance(samples, dict) or not samples:
+            raise TypeError(f"panels[{title!r}] must be a non-empty dict {{name: values}}")
+        for name, values in samples.items():
+            v = _as_floats(values, f"panels[{title!r}][{name!r}]", "an array of numbers")
+            w = np.full(v.size, 1.0 / max(v.size, 1))
+            ax.hist(v.ravel(), bins=bins, range=(lo, hi), weights=w, histtype="step", label=name)
+        ax.set_title(str(title), fontsize=9)
+        if xlabel:
+            ax.set_xlabel(xlabel, fontsize=8)
+    axes[0, 0].set_ylabel("share", fontsize=8)
+    axes[0, 0].legend(fontsize=7)
     fig.tight_layout()
     return fig

@@ -231,3 +231,24 @@ def test_rotation_sweep_starts_at_the_units_and_is_deterministic():
     np.testing.assert_array_equal(sweep.purity, again.purity)
     with pytest.raises(ValueError, match="alphas must be a finite number >= 0 and <= 1, got .*2"):
         units.rotation_sweep(acts, labels, [0, 2], 20)
+
+
+# --------------------------------------------------------------------------- the chapter's figure
+def test_histogram_panels_draw_one_panel_per_layer():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from nbhelpers import plots
+
+    rng = np.random.default_rng(0)
+    panels = {f"layer {i}": {"units": rng.random(20), "directions": rng.random(30)} for i in "abcd"}
+    fig = plots.histogram_panels(panels, bins=5, xlabel="purity", ncols=3)
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in visible] == list(panels)
+    assert len(fig.axes) == 6  # two rows of three, the last two hidden
+    heights = [p.get_xy()[:, 1].max() for p in visible[0].patches]
+    assert max(heights) <= 1.0  # shares, not counts
+    with pytest.raises(ValueError, match="value_range must be"):
+        plots.histogram_panels(panels, value_range=(1, 0))
+    with pytest.raises(TypeError, match="panels must be a non-empty dict"):
+        plots.histogram_panels({})
