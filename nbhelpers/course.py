@@ -351,3 +351,49 @@ def student_sources(source, out) -> list[Path]:
         nbformat.write(student_notebook(nb), path)
         written.append(path)
     return written
+
+
+def main(argv=None) -> int:
+    """``python -m nbhelpers.course assign|grade``: the instructor's two steps."""
+    import argparse
+
+    from . import book
+
+    ap = argparse.ArgumentParser(
+        prog="python -m nbhelpers.course", description="Assign and grade the exercises."
+    )
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    a = sub.add_parser("assign", help="student notebooks, tests and autograders (otter assign)")
+    a.add_argument("chapters", nargs="*", help="notebook stems (default: every chapter)")
+    a.add_argument("--profile", default="full", help="parameters the solutions are checked with")
+    a.add_argument("--out", default="_build/course", help="output folder")
+    g = sub.add_parser("grade", help="grade submitted notebooks with a chapter's autograder")
+    g.add_argument("autograder", help="the chapter's autograder zip (from assign)")
+    g.add_argument("submissions", nargs="+", help="submitted notebooks")
+    g.add_argument("--out", default="_build/grades", help="where each submission's results go")
+    args = ap.parse_args(argv)
+    if args.cmd == "assign":
+        url = book._yaml(book.ROOT / "_config.yml")["repository"]["url"].rstrip("/")
+        chosen = [p for p in book.chapters() if not args.chapters or p.stem in args.chapters]
+        for path in chosen:
+            if not exercises(_read(path)):
+                continue
+            params = book.profile_parameters(args.profile, path)
+            paths = assign(path, Path(args.out) / path.stem, url=url, parameters=params)
+            print(f"{path.stem}: student {paths['student']}, autograder {paths['autograder']}")
+    else:
+        for i, submission in enumerate(args.submissions):
+            scores = grade(args.autograder, submission, Path(args.out) / str(i))
+            total = sum(s for s, _ in scores.values()), sum(m for _, m in scores.values())
+            print(f"{submission}: {total[0]:g} / {total[1]:g}  {scores}")
+    return 0
+
+
+def _read(path):
+    import nbformat
+
+    return nbformat.read(path, as_version=4)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
