@@ -17,9 +17,16 @@ Where the pieces live:
 * `problems`   the problems a search solves, its input checks;
 * `readings`   the readings of Table 1's "average minimum distortion", side by side;
 * `search`     the two public searches; `result` their result; `options` the settings.
+
+After the paper (chapter "After the paper"):
+
+* `fgsm`       the fast gradient sign method (Goodfellow et al. 2015), `FGSMResult`;
+* `templates`  fooling a softmax regression with its weight templates (Karpathy 2015);
+* `regions`    Gaussian probes around adversarial examples (Tabacof and Valle 2016).
 """
 
-from . import readings
+from . import readings, regions, templates
+from .fgsm import FGSMResult, fgsm, fgsm_sweep, smallest_epsilon
 from .options import AUTO_JIT_PROBLEMS, SearchOptions
 from .result import AdversarialResult
 from .search import (
@@ -38,4 +45,10 @@ __all__ = [
     "METHODS",
     "DEFAULT_UNTARGETED_CANDIDATES",
     "AUTO_JIT_PROBLEMS",
+    "regions",
+    "templates",
+    "FGSMResult",
+    "fgsm",
+    "fgsm_sweep",
+    "smallest_epsilon",
 ]
