@@ -15,6 +15,7 @@ from nbhelpers import attacks  # noqa: E402
 from nbhelpers.attacks.fgsm import (  # noqa: E402
     GOODFELLOW_2015,
     FGSMResult,
+    distortion_ratio,
     fgsm,
     fgsm_sweep,
     linear_score_change,
@@ -223,3 +224,17 @@ def test_exported_and_cited():
         "error": 99.9,
         "confidence": 79.3,
     }
+
+
+def test_distortion_ratio_against_the_search(setup):
+    model, x, y = setup
+    minimal = attacks.minimal_distortion(model, x[:20], y[:20], None, seed=0)
+    one_step = smallest_epsilon(model, x[:20], y[:20], grid=25, refine=10)
+    out = distortion_ratio(minimal, one_step)
+    both = minimal.success & one_step.success
+    assert out["n"] == both.sum() > 10
+    assert out["minimal"] == pytest.approx(minimal.distortion[both].mean())
+    assert out["ratio_of_means"] == pytest.approx(out["one_step"] / out["minimal"])
+    assert out["median_ratio"] > 1  # the minimal search is (nearly) never beaten by one step
+    with pytest.raises(ValueError, match="same images"):
+        distortion_ratio(minimal, smallest_epsilon(model, x[20:40], y[20:40], grid=5))

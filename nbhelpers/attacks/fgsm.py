@@ -32,6 +32,7 @@ __all__ = [
     "smallest_step",
     "smallest_epsilon",
     "linear_score_change",
+    "distortion_ratio",
 ]
 
 # Goodfellow, Shlens, Szegedy. Explaining and harnessing adversarial examples. ICLR 2015,
@@ -266,4 +267,30 @@ def linear_score_change(dims, epsilon: float = 0.25, seed: int = 0) -> dict:
         "dimension": np.array(dims),
         "sign of w": np.array(worst),
         "random sign": np.array(random),
+    }
+
+
+def distortion_ratio(minimal, one_step) -> dict:
+    """How far from minimal a one-step attack is, on the images both attacks flipped.
+
+    ``minimal``: an `AdversarialResult` (the search of §4.1); ``one_step``: an
+    `FGSMResult` on the same images (e.g. `smallest_epsilon`). Returns the images
+    compared, the one-step attack's success rate, both mean distortions (Table 1's
+    RMS measure; the L2 norm is it times √784, so the ratios are the L2 ratios too),
+    the ratio of the means and the median of the per-image ratios.
+    """
+    if not np.array_equal(np.asarray(minimal.x), np.asarray(one_step.x)):
+        raise ValueError("minimal and one_step must be attacks on the same images, in order")
+    searched = ~np.asarray(minimal.already_wrong)
+    both = np.asarray(minimal.success) & np.asarray(one_step.success) & searched
+    if not both.any():
+        raise ValueError("no image was flipped by both attacks: nothing to compare")
+    d_min, d_one = np.asarray(minimal.distortion)[both], np.asarray(one_step.distortion)[both]
+    return {
+        "n": int(both.sum()),
+        "one_step_success": float(np.mean(np.asarray(one_step.success)[searched])),
+        "minimal": float(d_min.mean()),
+        "one_step": float(d_one.mean()),
+        "ratio_of_means": float(d_one.mean() / d_min.mean()),
+        "median_ratio": float(np.median(d_one / d_min)),
     }
