@@ -51,10 +51,10 @@ def marker(cell) -> str | None:
 
 
 def directive(cell) -> tuple[str, str] | None:
-    """(name, argument) of the first MyST directive opening a Markdown cell, or None."""
+    """(name, argument) of the first MyST directive in a Markdown cell, or None."""
     if cell.get("cell_type") != "markdown":
         return None
-    m = _DIRECTIVE.match("".join(cell.get("source", "")).lstrip())
+    m = _DIRECTIVE.search("".join(cell.get("source", "")))
     return (m.group("name"), m.group("arg").strip()) if m else None
 
 
@@ -351,6 +351,35 @@ def student_sources(source, out) -> list[Path]:
         nbformat.write(student_notebook(nb), path)
         written.append(path)
     return written
+
+
+def exercise_table(paths):
+    """One row per exercise of the chapters at `paths`: chapter, label, title, whether it is
+    graded (an otter question, with its points) and whether the book shows a solution."""
+    import pandas as pd
+
+    rows = []
+    for path in paths:
+        nb = _read(path)
+        points = {
+            _question_config(c)["name"]: _question_config(c).get("points")
+            for c in nb["cells"]
+            if marker(c) == "BEGIN QUESTION"
+        }
+        for e in exercises(nb):
+            rows.append(
+                {
+                    "chapter": Path(path).stem,
+                    "exercise": e["title"],
+                    "label": e["label"],
+                    "graded": e["question"] is not None,
+                    "points": points.get(e["question"]),
+                    "solution": e["solution"],
+                }
+            )
+    return pd.DataFrame(
+        rows, columns=["chapter", "exercise", "label", "graded", "points", "solution"]
+    )
 
 
 def main(argv=None) -> int:

@@ -152,3 +152,17 @@ def test_student_sources_strip_every_chapter(tmp_path):
     assert SECRET not in written.read_text() and "toy-add" in written.read_text()
     with pytest.raises(FileNotFoundError, match="_toc.yml"):
         course.student_sources(tmp_path / "nowhere", tmp_path / "x")
+
+
+def test_exercise_table_lists_each_exercise_with_its_points(tmp_path):
+    nbformat.write(toy(), tmp_path / "toy.ipynb")
+    table = course.exercise_table([tmp_path / "toy.ipynb"])
+    assert list(table["label"]) == ["toy-add", "toy-why"]
+    assert list(table["graded"]) == [True, False]
+    assert table.loc[0, "points"] == 2 and table["solution"].all()
+
+
+def test_a_directive_after_a_heading_in_the_same_cell_is_found():
+    cell = M("## Exercises\n\n```{exercise} First\n:label: toy-first\n\nDo it.\n```")
+    assert course.directive(cell) == ("exercise", "First")
+    assert course.directive(M("## Exercises")) is None
