@@ -45,6 +45,7 @@ __all__ = [
     "top_k",
     "purity",
     "label_entropy",
+    "dominant_labels",
     "random_sets",
     "mean_ci",
     "compare_samples",
@@ -233,6 +234,11 @@ def purity(labels, top) -> np.ndarray:
     return counts.max(axis=1) / counts.sum(axis=1)
 
 
+def dominant_labels(labels, top) -> np.ndarray:
+    """Each set's most common label (the smallest on a tie): which class a direction picks."""
+    return _label_counts(labels, top).argmax(axis=1)
+
+
 def label_entropy(labels, top) -> np.ndarray:
     """Entropy of each set's labels in bits (0: all alike; log2 of the classes at most)."""
     counts = _label_counts(labels, top)
@@ -294,7 +300,8 @@ class LayerComparison:
     """Units against random directions in one layer: each set's top-k purity and entropy.
 
     ``purity`` and ``entropy`` map each kind of set ("units", "random directions",
-    "uniform directions", "random images") to one value per set; ``top`` the top-k image
+    "uniform directions", "random images") to one value per set, ``dominant`` to each
+    set's most common label (do the sets pick many classes, or one?); ``top`` the top-k image
     indices of the units and of the random directions, for the grids of Figures 1 and 2.
     """
 
@@ -303,14 +310,20 @@ class LayerComparison:
     n_live: int
     purity: dict
     entropy: dict
+    dominant: dict
     top: dict
 
     def summary(self, level: float = 0.95) -> dict:
-        """Per kind, the mean purity and entropy with their confidence intervals."""
+        """Per kind, the mean purity and entropy with their confidence intervals, how many
+        classes the sets pick and the share of sets that pick the most frequent one."""
         return {
             kind: {
                 "purity": mean_ci(self.purity[kind], level),
                 "entropy": mean_ci(self.entropy[kind], level),
+                "classes": int(len(np.unique(self.dominant[kind]))),
+                "top_class_share": float(
+                    np.bincount(self.dominant[kind]).max() / len(self.dominant[kind])
+                ),
             }
             for kind in self.purity
         }
@@ -351,6 +364,7 @@ def compare_layer(acts, labels, k: int, *, seed: int = 0, n_random: int | None =
         n_live=int(d),
         purity={kind: purity(labels, t) for kind, t in top.items()},
         entropy={kind: label_entropy(labels, t) for kind, t in top.items()},
+        dominant={kind: dominant_labels(labels, t) for kind, t in top.items()},
         top={kind: top[kind] for kind in ("units", "random directions")},
     )
 

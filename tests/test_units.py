@@ -144,6 +144,8 @@ def test_purity_and_entropy_of_label_sets():
     top = np.array([[0, 1, 2, 3], [0, 1, 4, 5], [0, 1, 0, 1]])
     np.testing.assert_allclose(units.purity(labels, top), [0.5, 0.5, 1.0])
     np.testing.assert_allclose(units.label_entropy(labels, top), [1.5, 1.0, 0.0])
+    assert units.dominant_labels(labels, top).tolist() == [0, 0, 0]
+    assert units.dominant_labels(labels, np.array([[4, 5, 2], [2, 3, 4]])).tolist() == [3, 1]
     with pytest.raises(ValueError, match="top must index the 6 labels"):
         units.purity(labels, np.array([[0, 6]]))
     with pytest.raises(ValueError, match="top must be an int array"):
@@ -202,6 +204,9 @@ def test_compare_layer_finds_pure_units_and_the_chance_baseline():
     summary = c.summary()
     assert summary["units"]["purity"]["mean"] == 1.0
     assert summary["units"]["entropy"]["mean"] == 0.0
+    assert summary["units"]["classes"] == 10  # each unit its own class
+    assert summary["units"]["top_class_share"] == 0.1
+    assert sorted(c.dominant["units"]) == list(range(10))
     test = c.test("units", "random images")
     assert test["purity"]["difference"] > 0.5 and test["purity"]["p_mannwhitney"] < 1e-3
     with pytest.raises(ValueError, match="a must be one of"):
