@@ -236,5 +236,18 @@ def test_distortion_ratio_against_the_search(setup):
     assert out["minimal"] == pytest.approx(minimal.distortion[both].mean())
     assert out["ratio_of_means"] == pytest.approx(out["one_step"] / out["minimal"])
     assert out["median_ratio"] > 1  # the minimal search is (nearly) never beaten by one step
+    # the one-step attack on the searched digits only, aimed at the search's own targets
+    wrong = np.array([3, 7])
+    x_mixed, y_mixed = x[:20].copy(), y[:20].copy()
+    y_mixed[wrong] = (y_mixed[wrong] + 1) % 10  # two digits the model now "misclassifies"
+    mixed = attacks.search_correctly_classified(model, x_mixed, y_mixed, "random", seed=0)
+    keep = ~mixed.already_wrong
+    assert keep.sum() == 18
+    aimed = smallest_epsilon(
+        model, x_mixed[keep], y_mixed[keep], targets=mixed.requested[keep], grid=25
+    )
+    part = distortion_ratio(mixed, aimed)
+    assert part["n"] == (mixed.success[keep] & aimed.success).sum()
+    assert part["one_step_success"] == aimed.success.mean()
     with pytest.raises(ValueError, match="same images"):
         distortion_ratio(minimal, smallest_epsilon(model, x[20:40], y[20:40], grid=5))

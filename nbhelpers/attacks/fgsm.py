@@ -274,18 +274,28 @@ def distortion_ratio(minimal, one_step) -> dict:
     """How far from minimal a one-step attack is, on the images both attacks flipped.
 
     ``minimal``: an `AdversarialResult` (the search of §4.1); ``one_step``: an
-    `FGSMResult` on the same images (e.g. `smallest_epsilon`). Returns the images
+    `FGSMResult` on the same images, or on those the search searched (the digits the
+    model gets right; e.g. `smallest_epsilon` aimed at the search's targets). Returns the images
     compared, the one-step attack's success rate, both mean distortions (Table 1's
     RMS measure; the L2 norm is it times √784, so the ratios are the L2 ratios too),
     the ratio of the means and the median of the per-image ratios.
     """
-    if not np.array_equal(np.asarray(minimal.x), np.asarray(one_step.x)):
-        raise ValueError("minimal and one_step must be attacks on the same images, in order")
     searched = ~np.asarray(minimal.already_wrong)
-    both = np.asarray(minimal.success) & np.asarray(one_step.success) & searched
+    x_min, success, d_min = (
+        np.asarray(a) for a in (minimal.x, minimal.success, minimal.distortion)
+    )
+    if len(one_step.x) == int(searched.sum()) < len(x_min):  # only the searched images
+        x_min, success, d_min = x_min[searched], success[searched], d_min[searched]
+        searched = np.ones(len(x_min), bool)
+    if not np.array_equal(x_min, np.asarray(one_step.x)):
+        raise ValueError(
+            "minimal and one_step must be attacks on the same images, in order "
+            "(one_step: all of minimal's images, or only those it searched)"
+        )
+    both = success & np.asarray(one_step.success) & searched
     if not both.any():
         raise ValueError("no image was flipped by both attacks: nothing to compare")
-    d_min, d_one = np.asarray(minimal.distortion)[both], np.asarray(one_step.distortion)[both]
+    d_min, d_one = d_min[both], np.asarray(one_step.distortion)[both]
     return {
         "n": int(both.sum()),
         "one_step_success": float(np.mean(np.asarray(one_step.success)[searched])),
