@@ -49,6 +49,9 @@ __all__ = [
     "random_sets",
     "mean_ci",
     "compare_samples",
+    "verdict",
+    "interval_text",
+    "picks_text",
     "LayerComparison",
     "compare_layer",
     "RotationSweep",
@@ -295,6 +298,30 @@ def compare_samples(a, b, level: float = 0.95) -> dict:
     return {"difference": diff, "low": diff - half, "high": diff + half, "p_mannwhitney": float(p)}
 
 
+def verdict(test) -> str:
+    """ "purer than", "less pure than" or "as pure as": where the interval of a difference
+    a - b (:func:`compare_samples`) lies, for prose built from the numbers."""
+    if test["low"] > 0:
+        return "purer than"
+    if test["high"] < 0:
+        return "less pure than"
+    return "as pure as"
+
+
+def interval_text(ci, fmt: str = "{:.2f}") -> str:
+    """A mean (or difference) with its interval as text: "0.71 [0.65, 0.77]"."""
+    centre = ci["mean"] if "mean" in ci else ci["difference"]
+    return f"{fmt.format(centre)} [{fmt.format(ci['low'])}, {fmt.format(ci['high'])}]"
+
+
+def picks_text(summary) -> str:
+    """How many classes a kind of top-k sets picks, from :meth:`LayerComparison.summary`."""
+    return (
+        f"{summary['classes']} classes, the most frequent in "
+        f"{100 * summary['top_class_share']:.0f}% of them"
+    )
+
+
 @dataclass(frozen=True)
 class LayerComparison:
     """Units against random directions in one layer: each set's top-k purity and entropy.
@@ -315,12 +342,13 @@ class LayerComparison:
 
     def summary(self, level: float = 0.95) -> dict:
         """Per kind, the mean purity and entropy with their confidence intervals, how many
-        classes the sets pick and the share of sets that pick the most frequent one."""
+        classes the sets pick, the most picked one and the share of sets that pick it."""
         return {
             kind: {
                 "purity": mean_ci(self.purity[kind], level),
                 "entropy": mean_ci(self.entropy[kind], level),
                 "classes": int(len(np.unique(self.dominant[kind]))),
+                "top_class": int(np.bincount(self.dominant[kind]).argmax()),
                 "top_class_share": float(
                     np.bincount(self.dominant[kind]).max() / len(self.dominant[kind])
                 ),

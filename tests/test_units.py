@@ -206,6 +206,7 @@ def test_compare_layer_finds_pure_units_and_the_chance_baseline():
     assert summary["units"]["entropy"]["mean"] == 0.0
     assert summary["units"]["classes"] == 10  # each unit its own class
     assert summary["units"]["top_class_share"] == 0.1
+    assert summary["units"]["top_class"] == 0  # a tie: the smallest class
     assert sorted(c.dominant["units"]) == list(range(10))
     test = c.test("units", "random images")
     assert test["purity"]["difference"] > 0.5 and test["purity"]["p_mannwhitney"] < 1e-3
@@ -257,3 +258,14 @@ def test_histogram_panels_draw_one_panel_per_layer():
         plots.histogram_panels(panels, value_range=(1, 0))
     with pytest.raises(TypeError, match="panels must be a non-empty dict"):
         plots.histogram_panels({})
+
+
+def test_prose_helpers_say_what_the_numbers_say():
+    assert units.verdict({"low": 0.1, "high": 0.3}) == "purer than"
+    assert units.verdict({"low": -0.3, "high": -0.1}) == "less pure than"
+    assert units.verdict({"low": -0.1, "high": 0.1}) == "as pure as"
+    assert units.interval_text({"mean": 0.705, "low": 0.65, "high": 0.77}) == "0.70 [0.65, 0.77]"
+    diff = {"difference": -0.2, "low": -0.3, "high": -0.1}
+    assert units.interval_text(diff, "{:+.1f}") == "-0.2 [-0.3, -0.1]"
+    text = units.picks_text({"classes": 4, "top_class_share": 0.6875})
+    assert text == "4 classes, the most frequent in 69% of them"
