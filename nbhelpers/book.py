@@ -41,8 +41,14 @@ def _yaml(path: Path) -> dict:
 
 def chapters(root: Path = ROOT) -> list[Path]:
     """The notebooks listed in _toc.yml, in order (the intro and other pages are not executed)."""
+    files = toc_pages(root)[1:]
+    return [root / f"{f}.ipynb" for f in files if (root / f"{f}.ipynb").exists()]
+
+
+def toc_pages(root: Path = ROOT) -> list[str]:
+    """Every page _toc.yml lists, its root first, as paths without suffix ("book/intro", ...)."""
     toc = _yaml(root / "_toc.yml")
-    files: list[str] = []
+    files: list[str] = [toc["root"]]
 
     def walk(entries):
         for entry in entries or []:
@@ -55,7 +61,7 @@ def chapters(root: Path = ROOT) -> list[Path]:
     walk(toc.get("chapters"))
     for part in toc.get("parts", []) or []:
         walk(part.get("chapters"))
-    return [root / f"{f}.ipynb" for f in files if (root / f"{f}.ipynb").exists()]
+    return files
 
 
 def chapter_stems(root: Path = ROOT) -> list[str]:
@@ -121,7 +127,8 @@ def execute(notebook: Path, out_dir: Path, profile: str, root: Path = ROOT) -> P
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     _absolute_mnist_env()  # the kernel inherits os.environ; its cwd is out_dir
     start = time.perf_counter()
-    print(f"executing {notebook.relative_to(root)} ({profile}) ...", flush=True)
+    shown = ", ".join(f"{k}={v!r}" for k, v in params.items()) or "no parameters"
+    print(f"executing {notebook.relative_to(root)} ({profile}: {shown}) ...", flush=True)
     pm.execute_notebook(
         str(notebook),
         str(out),
@@ -130,9 +137,25 @@ def execute(notebook: Path, out_dir: Path, profile: str, root: Path = ROOT) -> P
         kernel_name="python3",
         progress_bar=False,
         log_output=False,
+        **_kernel_config(),
     )
-    print(f"  {notebook.name}: {time.perf_counter() - start:.0f} s", flush=True)
+    print(f"  {notebook.name}: {time.perf_counter() - start:.0f} s -> {out}", flush=True)
     return out
+
+
+def _kernel_config() -> dict:
+    """Start each chapter's kernel with CurveZMQ keys from its manager (jupyter_client >= 8.9).
+
+    The python3 kernelspec declares Curve support; without keys ipykernel >= 7 logs at every
+    start that its TCP sockets carry the chapter's code unencrypted. Older clients lack
+    the option and start kernels as before.
+    """
+    from jupyter_client.manager import KernelManager
+    from traitlets.config import Config
+
+    if "transport_encryption" not in KernelManager.class_trait_names():
+        return {}
+    return {"config": Config({"KernelManager": {"transport_encryption": "auto"}})}
 
 
 def build(
@@ -158,20 +181,40 @@ def build(
     for f in (root / "book").iterdir():
         if f.suffix in (".md", ".png", ".svg", ".bib") and f.is_file():
             shutil.copy(f, src / "book" / f.name)
+    if (root / "_static").is_dir():  # the book's CSS, which Jupyter Book puts on every page
+        shutil.copytree(root / "_static", src / "_static")
     env_cache = os.environ.setdefault("NBHELPERS_CACHE", str(out / "cache"))
     print(f"model cache: {env_cache}", flush=True)
     mnist = _absolute_mnist_env()
     if mnist:
         print(f"MNIST: {MNIST_ENV}={mnist} (load_mnist('auto') reads it first)", flush=True)
+    times = {}
     for nb in chapters(root):
+        start = time.perf_counter()
         execute(nb, src / "book", profile, root)
+        times[nb] = time.perf_counter() - start
     if html:
+        start = time.perf_counter()
         # The CLI of the jupyter-book installed beside this Python (it has no `python -m` entry).
         cli = "from jupyter_book.cli.main import main; main()"
         args = ["build", str(src), "--path-output", str(out), "--warningiserror", "--quiet"]
         subprocess.run([sys.executable, "-c", cli, *args], check=True)
-        print(f"book built: {out / '_build' / 'html' / 'index.html'}", flush=True)
+        print(f"HTML built in {time.perf_counter() - start:.0f} s", flush=True)
+    print(build_summary(out, times, root, html), flush=True)
     return out
+
+
+def build_summary(out: Path, times: dict, root: Path = ROOT, html: bool = True) -> str:
+    """What a build made: each chapter, its execution time and its page (or executed copy)."""
+    site = out / "_build" / "html"
+    lines = [f"{'chapter':<32} {'seconds':>7}  {'page' if html else 'executed notebook'}"]
+    for nb, seconds in times.items():
+        rel = nb.relative_to(root).with_suffix(".html" if html else ".ipynb")
+        where = site / rel if html else out / "source" / nb.relative_to(root)
+        lines.append(f"{nb.stem:<32} {seconds:>7.0f}  {where}")
+    if html:
+        lines.append(f"book: {site / 'index.html'}")
+    return "\n".join(lines)
 
 
 def sync_colab(root: Path = ROOT, check: bool = False) -> list[Path]:

@@ -47,3 +47,22 @@ def chapter_results(built_book):
         return json.loads(path.read_text())
 
     return load
+
+
+SCREENSHOTS = pytest.StashKey[Path]()
+
+
+@pytest.fixture(scope="session")
+def screenshots(built_book, request):
+    """The folder of the browser test's page screenshots (<build>/screenshots), named at the end."""
+    folder = built_book / "screenshots"
+    folder.mkdir(exist_ok=True)
+    request.config.stash[SCREENSHOTS] = folder
+    return folder
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    folder = config.stash.get(SCREENSHOTS, None)
+    if folder is not None:
+        shots = sorted(folder.glob("*.png"))
+        terminalreporter.write_line(f"screenshots of {len(shots)} pages: {folder}")
