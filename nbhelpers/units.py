@@ -43,6 +43,7 @@ __all__ = [
     "random_rotation",
     "fractional_rotation",
     "top_k",
+    "tied_at_top",
     "purity",
     "label_entropy",
     "dominant_labels",
@@ -218,6 +219,18 @@ def top_k(acts, directions, k: int) -> np.ndarray:
     return np.take_along_axis(part, order, axis=0).T
 
 
+def tied_at_top(acts, k: int) -> np.ndarray:
+    """For each unit, how many images reach at least its k-th largest activation.
+
+    More than ``k`` means ties at the top: the unit's top-k set is a pick among equals
+    (a channel's maximum saturates on many digits), not a ranking.
+    """
+    a = _check_activations(acts)
+    k = _check_k(k, len(a))
+    kth = -np.partition(-a, k - 1, axis=0)[k - 1]
+    return (a >= kth).sum(axis=0)
+
+
 def _label_counts(labels, top) -> np.ndarray:
     """How many of each set's images carry each label: (n_sets, n_classes)."""
     top = np.asarray(top)
@@ -316,10 +329,9 @@ def interval_text(ci, fmt: str = "{:.2f}") -> str:
 
 def picks_text(summary) -> str:
     """How many classes a kind of top-k sets picks, from :meth:`LayerComparison.summary`."""
-    return (
-        f"{summary['classes']} classes, the most frequent in "
-        f"{100 * summary['top_class_share']:.0f}% of them"
-    )
+    n = summary["classes"]
+    share = 100 * summary["top_class_share"]
+    return f"{n} class{'es' if n != 1 else ''}, the most frequent in {share:.0f}% of them"
 
 
 @dataclass(frozen=True)

@@ -125,6 +125,14 @@ def test_top_k_orders_images_by_projection_for_many_directions():
     assert units.top_k(acts, v, 2).tolist() == [[1, 0]]
 
 
+def test_tied_at_top_counts_images_level_with_the_kth():
+    acts = np.array([[1.0, 5.0], [1.0, 4.0], [1.0, 3.0], [0.0, 2.0]])
+    assert units.tied_at_top(acts, 2).tolist() == [3, 2]
+    assert units.tied_at_top(acts, 4).tolist() == [4, 4]
+    with pytest.raises(ValueError, match="k must be >= 1 and <= 4"):
+        units.tied_at_top(acts, 5)
+
+
 def test_top_k_names_a_bad_k_or_direction():
     acts = np.zeros((4, 2))
     with pytest.raises(ValueError, match="k must be >= 1 and <= 4, got 5"):
@@ -269,3 +277,4 @@ def test_prose_helpers_say_what_the_numbers_say():
     assert units.interval_text(diff, "{:+.1f}") == "-0.2 [-0.3, -0.1]"
     text = units.picks_text({"classes": 4, "top_class_share": 0.6875})
     assert text == "4 classes, the most frequent in 69% of them"
+    assert units.picks_text({"classes": 1, "top_class_share": 1.0}).startswith("1 class, ")
