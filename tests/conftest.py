@@ -57,6 +57,8 @@ def screenshots(built_book, request):
     """The folder of the browser test's page screenshots (<build>/screenshots), named at the end."""
     folder = built_book / "screenshots"
     folder.mkdir(exist_ok=True)
+    for old in folder.glob("*.png"):  # an earlier run's pages, perhaps since renamed
+        old.unlink()
     request.config.stash[SCREENSHOTS] = folder
     return folder
 

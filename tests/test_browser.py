@@ -29,8 +29,6 @@ import yaml
 from nbhelpers import book
 from nbhelpers.book import ROOT
 
-pytestmark = pytest.mark.book
-
 PAGES = book.toc_pages()
 WIDTH, HEIGHT = 1280, 900  # a laptop's browser window, in CSS pixels
 # myst-nb renders the first of these an output holds (its default for HTML)
@@ -127,6 +125,7 @@ def browser():
     chrome.quit()
 
 
+@pytest.mark.book
 def test_navigation_lists_every_page_of_the_toc(site, browser):
     """The pages tested below are _toc.yml's; the book's own navigation shows no other."""
     from selenium.webdriver.support.ui import WebDriverWait
@@ -269,6 +268,7 @@ return bad;
 """
 
 
+@pytest.mark.book
 @pytest.mark.parametrize("page", PAGES)
 def test_page_reads_in_a_browser(page, built_book, site, browser, screenshots):
     html = built_book / "_build" / "html"
@@ -323,3 +323,55 @@ def test_page_reads_in_a_browser(page, built_book, site, browser, screenshots):
         if _colab_url(page) not in links:
             problems.append(f"no Colab button to {_colab_url(page)} (found {links})")
     assert not problems, f"{page}:\n  " + "\n  ".join(problems)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [r"\[\min_r \ \|r\|_2\]", r"where \(x\) is", "$$x$$", r"the \frac{1}{2} rule", r"a \| b"],
+)
+def test_raw_latex_is_caught(text):
+    assert RAW_LATEX.search(text)
+
+
+@pytest.mark.parametrize("text", ["pixels in [0, 1] (shown clipped)", "C = 0.5, σ = 1", "a|b"])
+def test_prose_is_not_taken_for_latex(text):
+    assert not RAW_LATEX.search(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "/x.py:3: UserWarning: something",
+        "WARNING:tensorflow:5 out of the last 5 calls to <function f> triggered tf.function "
+        "retracing.",
+        "W0000 00:00:1700000000.1 123 cuda_executor.cc:1] failed",
+        "Traceback (most recent call last):",
+    ],
+)
+def test_logs_in_outputs_are_caught(text):
+    assert LOG_NOISE.search(text)
+
+
+def test_the_expected_tables_and_figures_come_from_the_executed_notebook(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    shown = nbformat.v4.new_code_cell("")
+    shown.outputs = [
+        nbformat.v4.new_output(
+            "display_data", {"text/html": "<table></table><table></table>", "text/plain": "t"}
+        ),
+        nbformat.v4.new_output("display_data", {"image/png": "iVBOR", "text/plain": "<Figure>"}),
+        nbformat.v4.new_output("stream", name="stdout", text="<table>"),
+    ]
+    removed = nbformat.v4.new_code_cell("", metadata={"tags": ["remove-output"]})
+    removed.outputs = [nbformat.v4.new_output("display_data", {"image/png": "iVBOR"})]
+    nb.cells = [shown, removed]
+    nbformat.write(nb, tmp_path / "c.ipynb")
+    assert _expected_outputs(tmp_path / "c.ipynb") == (2, 1)
+
+
+def test_the_colab_button_is_expected_at_the_configured_repository():
+    url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    owner_repo = urlparse(url).path.strip("/")
+    assert _colab_url("book/01_framework") == (
+        f"https://colab.research.google.com/github/{owner_repo}/blob/main/book/01_framework.ipynb"
+    )
