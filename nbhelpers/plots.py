@@ -46,12 +46,25 @@ def _as_images(images, name: str = "images") -> np.ndarray:
 
 
 def image_grid(
-    rows, row_labels=None, titles=None, *, cmap="gray", vmin=0.0, vmax=1.0, scale=1.1, suptitle=None
+    rows,
+    row_labels=None,
+    titles=None,
+    *,
+    cmap="gray",
+    vmin=0.0,
+    vmax=1.0,
+    scale=1.1,
+    suptitle=None,
+    signed_rows=(),
+    signed_label="change in pixel value",
 ):
     """A grid of digits: `rows` is a list of image arrays, one row each (the paper's Figure 7).
 
     `titles` optionally gives, per row, a list of strings shown above each image.
     Pass vmin=None/vmax=None to scale each image on its own (e.g. magnified perturbations).
+    `signed_rows` (row indices) hold signed changes such as perturbations: drawn red for
+    up, blue for down and white for none, on one scale shared by those rows, with a colour
+    bar labelled `signed_label` beside them, so that their sizes can be compared and read.
     """
     import matplotlib.pyplot as plt
 
@@ -67,6 +80,9 @@ def image_grid(
     vmax = check_real(vmax, "vmax", allow_none=True)
     scale = check_real(scale, "scale", low=0, low_open=True)
     suptitle = check_str(suptitle, "suptitle", allow_none=True)
+    signed = _check_rows(signed_rows, len(rows))
+    signed_label = check_str(signed_label, "signed_label")
+    limit = _abs_max([rows[i] for i in signed])
     ncols = max(len(r) for r in rows)
     if ncols == 0:
         raise ValueError("rows must hold at least one image, got only empty rows")
@@ -86,21 +102,48 @@ def image_grid(
             if j >= len(r):
                 continue
             img = r[j]
-            lo = img.min() if vmin is None else vmin
-            hi = img.max() if vmax is None else vmax
-            ax.imshow(img, cmap=cmap, vmin=lo, vmax=hi if hi > lo else lo + 1e-9)
+            if i in signed:
+                shown = ax.imshow(img, cmap="RdBu_r", vmin=-limit, vmax=limit)
+            else:
+                lo = img.min() if vmin is None else vmin
+                hi = img.max() if vmax is None else vmax
+                ax.imshow(img, cmap=cmap, vmin=lo, vmax=hi if hi > lo else lo + 1e-9)
             if titles is not None and titles[i] is not None:
                 ax.set_title(str(titles[i][j]), fontsize=8)
         if row_labels:
             axes[i, 0].set_ylabel(row_labels[i], rotation=0, ha="right", va="center", fontsize=9)
     if suptitle:
         fig.suptitle(suptitle)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 0.9, 1) if signed else (0, 0, 1, 1))
+    boxes = [axes[i, j].get_position() for i in signed for j in range(len(rows[i]))]
+    if boxes:
+        low, high = min(b.y0 for b in boxes), max(b.y1 for b in boxes)
+        fig.colorbar(shown, cax=fig.add_axes((0.91, low, 0.015, high - low)), label=signed_label)
     return fig
 
 
+def _check_rows(indices, n: int) -> list[int]:
+    """Row indices (``signed_rows``) as a sorted list, each an int in [0, n)."""
+    if isinstance(indices, (str, bytes)) or not hasattr(indices, "__iter__"):
+        raise TypeError(f"signed_rows must be a list of row indices, got {type(indices).__name__}")
+    out = sorted({check_int(i, "signed_rows", low=0) for i in indices})
+    if out and out[-1] >= n:
+        raise ValueError(f"signed_rows must index the {n} rows (0 to {n - 1}), got {out[-1]}")
+    return out
+
+
+def _abs_max(arrays) -> float:
+    """The largest finite |value| in ``arrays`` (a failed search is NaN), or 1 when none."""
+    values = np.concatenate([np.abs(a[np.isfinite(a)]).ravel() for a in arrays] or [[]])
+    top = float(values.max()) if values.size else 0.0
+    return top if top > 0 else 1.0
+
+
 def filter_grid(weights, n: int = 64, ncols: int = 16, seed: int = 0, title=None):
-    """First-layer weights (784 × units) shown as 28×28 filters, `n` of them chosen at random."""
+    """First-layer weights (784 × units) shown as 28×28 filters, `n` of them chosen at random.
+
+    Red is a positive weight, blue a negative one, each filter scaled by its largest |weight|.
+    """
     w = _as_floats(weights, "weights", "an array of shape (784, units)")
     if w.ndim != 2 or w.shape[0] != 784:
         raise ValueError(f"weights must have shape (784, units), got {w.shape}")
@@ -110,8 +153,17 @@ def filter_grid(weights, n: int = 64, ncols: int = 16, seed: int = 0, title=None
         np.random.default_rng(seed).choice(w.shape[1], size=min(n, w.shape[1]), replace=False)
     )
     filt = w[:, idx].T.reshape(-1, 28, 28)
+    # each filter on its own scale, zero white: the sign of a weight reads at a glance
+    peak = np.abs(filt).max(axis=(1, 2), keepdims=True)
+    filt = filt / np.where(peak > 0, peak, 1)
     rows = [filt[i : i + ncols] for i in range(0, len(filt), ncols)]
-    return image_grid(rows, vmin=None, vmax=None, cmap="RdBu_r", scale=0.8, suptitle=title)
+    return image_grid(
+        rows,
+        scale=0.8,
+        suptitle=title,
+        signed_rows=range(len(rows)),
+        signed_label="weight / the filter's largest |weight|",
+    )
 
 
 def heatmap(
@@ -126,11 +178,13 @@ def heatmap(
     vmax=100,
     xlabel=None,
     ylabel=None,
+    colorbar_label=None,
 ):
     """A heat map with the value written in each cell (Tables 2 and 4).
 
     ``matrix``: a 2-D array, or a DataFrame whose index and columns are the default
     row and column labels (a transfer matrix, or ``paper.table("table2")``'s models).
+    ``colorbar_label`` names what the colours measure, with its unit (e.g. "error (%)").
     """
     import matplotlib.pyplot as plt
 
@@ -148,11 +202,19 @@ def heatmap(
     vmin, vmax = check_real(vmin, "vmin"), check_real(vmax, "vmax")
     if not isinstance(fmt, str):
         raise TypeError(f"fmt must be a format str, got {type(fmt).__name__} {fmt!r}")
-    title, xlabel, ylabel = (
+    title, xlabel, ylabel, colorbar_label = (
         check_str(v, n, allow_none=True)
-        for v, n in ((title, "title"), (xlabel, "xlabel"), (ylabel, "ylabel"))
+        for v, n in (
+            (title, "title"),
+            (xlabel, "xlabel"),
+            (ylabel, "ylabel"),
+            (colorbar_label, "colorbar_label"),
+        )
     )
-    fig, ax = plt.subplots(figsize=(1.1 * len(col_labels) + 3, 0.5 * len(row_labels) + 1.5))
+    # room for the row labels, the cells and the colour bar, near a page's text width (7
+    # inches at 100 dpi) so that the numbers are not shrunk away
+    width = min(0.07 * max(map(len, row_labels)) + 0.7 * len(col_labels) + 1.5, 9.0)
+    fig, ax = plt.subplots(figsize=(width, 0.45 * len(row_labels) + 1.6))
     im = ax.imshow(m, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
     ax.set_xticks(range(len(col_labels)), col_labels, rotation=30, ha="right")
     ax.set_yticks(range(len(row_labels)), row_labels)
@@ -175,7 +237,7 @@ def heatmap(
         ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
-    fig.colorbar(im, ax=ax, fraction=0.03)
+    fig.colorbar(im, ax=ax, fraction=0.04, label=colorbar_label)
     fig.tight_layout()
     return fig
 

@@ -50,7 +50,8 @@ def test_image_grid_bad_input():
 def test_filter_grid():
     w = np.random.default_rng(0).standard_normal((784, 20))
     fig = plots.filter_grid(w, n=8, ncols=4, title="filters")
-    assert len(fig.axes) == 8 and fig._suptitle.get_text() == "filters"
+    assert len(fig.axes) == 9 and fig._suptitle.get_text() == "filters"  # and a colour bar
+    assert {ax.get_images()[0].get_clim() for ax in fig.axes[:8]} == {(-1.0, 1.0)}
     with pytest.raises(ValueError, match=r"weights must have shape \(784, units\)"):
         plots.filter_grid(w.T)
     with pytest.raises(ValueError, match="n must be >= 1"):
@@ -87,3 +88,35 @@ def test_heatmap_bad_input():
 
 def test_side_by_side_table_moved_to_report():
     assert not hasattr(plots, "side_by_side_table")
+
+
+def test_image_grid_signed_rows_share_one_scale_with_a_colour_bar():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(3, 784)).astype(np.float32)
+    r = np.zeros((3, 784), np.float32)
+    r[0, 0], r[1, 1], r[2, 2] = 0.2, -0.5, np.nan  # a failed search is NaN
+    fig = plots.image_grid([x, r], row_labels=["digit", "change"], signed_rows=[1])
+    assert len(fig.axes) == 7  # six images and the colour bar
+    assert fig.axes[-1].get_ylabel() == "change in pixel value"
+    clims = {ax.get_images()[0].get_clim() for ax in fig.axes[3:6]}
+    assert clims == {(-0.5, 0.5)}  # one symmetric scale, at the largest change
+    assert fig.axes[0].get_images()[0].get_clim() == (0.0, 1.0)
+    assert len(plots.image_grid([x]).axes) == 3  # no signed rows, no colour bar
+
+
+def test_image_grid_signed_rows_bad_input():
+    x = np.zeros((2, 784), np.float32)
+    with pytest.raises(ValueError, match=r"signed_rows must index the 1 rows \(0 to 0\), got 1"):
+        plots.image_grid([x], signed_rows=[1])
+    with pytest.raises(TypeError, match="signed_rows must be a list of row indices"):
+        plots.image_grid([x], signed_rows=1)
+    with pytest.raises(TypeError, match="signed_label must be a str"):
+        plots.image_grid([x], signed_rows=[0], signed_label=3)
+
+
+def test_heatmap_colour_bar_names_its_unit_and_fits_a_page():
+    fig = plots.heatmap(
+        np.eye(7) * 50, list("abcdefg"), list("abcdefg"), colorbar_label="error (%)"
+    )
+    assert fig.axes[-1].get_ylabel() == "error (%)"
+    assert fig.get_size_inches()[0] <= 7.5
