@@ -4,10 +4,11 @@ then build the HTML book from the executed copies with Jupyter Book 1.x.
     python -m nbhelpers.book build --profile smoke     # CI: small parameters, minutes
     python -m nbhelpers.book build --profile full      # publishing: the paper's scale
     python -m nbhelpers.book execute book/02_blind_spots.ipynb --profile smoke
+    python -m nbhelpers.book html --out <build>        # the HTML again, chapters not rerun
     python -m nbhelpers.book sync-colab                # _config.yml's address -> Colab cells
 
 Each executed chapter lands in <out>/source/book/ with the JSON of numbers it
-reports beside it; the HTML lands in <out>/html.
+reports beside it; the HTML lands in <out>/_build/html.
 
 The chapters' kernels inherit this process's environment: $NBHELPERS_MNIST (a folder
 of MNIST IDX files that ``load_mnist("auto")`` reads before Keras) reaches them as
@@ -170,19 +171,7 @@ def build(
     src = out / "source"
     if src.exists():
         shutil.rmtree(src)
-    (src / "book").mkdir(parents=True)
-    for name in ("_toc.yml",):
-        shutil.copy(root / name, src / name)
-    config = _yaml(root / "_config.yml")
-    config.setdefault("execute", {})["execute_notebooks"] = "off"  # executed here, by papermill
-    import yaml
-
-    (src / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
-    for f in (root / "book").iterdir():
-        if f.suffix in (".md", ".png", ".svg", ".bib") and f.is_file():
-            shutil.copy(f, src / "book" / f.name)
-    if (root / "_static").is_dir():  # the book's CSS, which Jupyter Book puts on every page
-        shutil.copytree(root / "_static", src / "_static")
+    write_sources(src, root)
     env_cache = os.environ.setdefault("NBHELPERS_CACHE", str(out / "cache"))
     print(f"model cache: {env_cache}", flush=True)
     mnist = _absolute_mnist_env()
@@ -194,14 +183,44 @@ def build(
         execute(nb, src / "book", profile, root)
         times[nb] = time.perf_counter() - start
     if html:
-        start = time.perf_counter()
-        # The CLI of the jupyter-book installed beside this Python (it has no `python -m` entry).
-        cli = "from jupyter_book.cli.main import main; main()"
-        args = ["build", str(src), "--path-output", str(out), "--warningiserror", "--quiet"]
-        subprocess.run([sys.executable, "-c", cli, *args], check=True)
-        print(f"HTML built in {time.perf_counter() - start:.0f} s", flush=True)
+        render_html(out, root, sources=False)
     print(build_summary(out, times, root, html), flush=True)
     return out
+
+
+def write_sources(src: Path, root: Path = ROOT) -> None:
+    """Everything but the executed chapters into `src`: the toc, the configuration with
+    execution off (papermill ran the chapters), the Markdown pages and the book's CSS."""
+    import yaml
+
+    (src / "book").mkdir(parents=True, exist_ok=True)
+    shutil.copy(root / "_toc.yml", src / "_toc.yml")
+    config = _yaml(root / "_config.yml")
+    config.setdefault("execute", {})["execute_notebooks"] = "off"  # executed here, by papermill
+    (src / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    for f in (root / "book").iterdir():
+        if f.suffix in (".md", ".png", ".svg", ".bib") and f.is_file():
+            shutil.copy(f, src / "book" / f.name)
+    if (root / "_static").is_dir():  # the book's CSS, which Jupyter Book puts on every page
+        shutil.copytree(root / "_static", src / "_static", dirs_exist_ok=True)
+
+
+def render_html(out: Path, root: Path = ROOT, sources: bool = True) -> Path:
+    """The HTML book from the chapters executed in `out`/source (Sphinx warnings are errors).
+
+    With `sources`, the toc, configuration, pages and CSS are copied afresh first: after an
+    edit to those, the HTML is rebuilt in seconds without running the chapters again.
+    """
+    out = Path(out).resolve()
+    if sources:
+        write_sources(out / "source", root)
+    start = time.perf_counter()
+    # The CLI of the jupyter-book installed beside this Python (it has no `python -m` entry).
+    cli = "from jupyter_book.cli.main import main; main()"
+    args = ["build", str(out / "source"), "--path-output", str(out), "--warningiserror", "--quiet"]
+    subprocess.run([sys.executable, "-c", cli, *args], check=True)
+    print(f"HTML built in {time.perf_counter() - start:.0f} s", flush=True)
+    return out / "_build" / "html"
 
 
 def build_summary(out: Path, times: dict, root: Path = ROOT, html: bool = True) -> str:
@@ -275,6 +294,10 @@ def main(argv=None):
     )
     b.add_argument("--out", default=None, help="output folder (default: _build)")
     b.add_argument("--no-html", action="store_true", help="execute the chapters only")
+    h = sub.add_parser(
+        "html", help="rebuild the HTML from the chapters an earlier build executed (seconds)"
+    )
+    h.add_argument("--out", default=None, help="that build's output folder (default: _build)")
     e = sub.add_parser("execute", help="execute one chapter")
     e.add_argument("notebook")
     e.add_argument("--profile", default="smoke")
@@ -290,6 +313,9 @@ def main(argv=None):
         start = time.perf_counter()
         build(args.profile, Path(args.out) if args.out else None, html=not args.no_html)
         print(f"total: {time.perf_counter() - start:.0f} s")
+    elif args.cmd == "html":
+        site = render_html(Path(args.out) if args.out else ROOT / "_build")
+        print(f"book: {site / 'index.html'}")
     elif args.cmd == "execute":
         out = Path(args.out) if args.out else ROOT / "_build" / "source" / "book"
         execute(Path(args.notebook).resolve(), out.resolve(), args.profile)
