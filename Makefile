@@ -2,6 +2,7 @@
 # Both set up .venv from requirements.lock (the exact, tested versions) on first use.
 PYTHON ?= python3
 PROFILE ?= smoke
+EDITION ?= full
 VENV := .venv
 STAMP := $(VENV)/.installed
 
@@ -14,7 +15,7 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $(STAMP)
 
 book: $(STAMP)
-	$(VENV)/bin/python -m nbhelpers.book build --profile $(PROFILE)
+	$(VENV)/bin/python -m nbhelpers.book build --profile $(PROFILE) --edition $(EDITION)
 
 test: $(STAMP) browser
 	$(VENV)/bin/python -m pytest

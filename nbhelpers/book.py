@@ -5,10 +5,12 @@ then build the HTML book from the executed copies with Jupyter Book 1.x.
     python -m nbhelpers.book build --profile full      # publishing: the paper's scale
     python -m nbhelpers.book execute book/02_blind_spots.ipynb --profile smoke
     python -m nbhelpers.book html --out <build>        # the HTML again, chapters not rerun
+    python -m nbhelpers.book build --edition student   # every solution removed (courses)
     python -m nbhelpers.book sync-colab                # _config.yml's address -> Colab cells
 
 Each executed chapter lands in <out>/source/book/ with the JSON of numbers it
-reports beside it; the HTML lands in <out>/_build/html.
+reports beside it; the HTML lands in <out>/_build/html (the student edition's in
+<out>/student/_build/html, built from copies of the executed chapters without solutions).
 
 The chapters' kernels inherit this process's environment: $NBHELPERS_MNIST (a folder
 of MNIST IDX files that ``load_mnist("auto")`` reads before Keras) reaches them as
@@ -26,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from ._validation import check_bool
+from ._validation import check_bool, check_choice
 from .data import MNIST_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -159,14 +161,24 @@ def _kernel_config() -> dict:
     return {"config": Config({"KernelManager": {"transport_encryption": "auto"}})}
 
 
+EDITIONS = ("full", "student")
+
+
 def build(
-    profile: str = "smoke", out: Path | None = None, root: Path = ROOT, html: bool = True
+    profile: str = "smoke",
+    out: Path | None = None,
+    root: Path = ROOT,
+    html: bool = True,
+    edition: str = "full",
 ) -> Path:
     """Execute every chapter of the toc under `profile` and build the HTML book.
 
+    The chapters always run with their solutions, so that every exercise's checks run;
+    the student `edition` is then rendered from copies with every solution removed.
     Sphinx warnings are errors.
     """
     html = check_bool(html, "html")
+    edition = check_choice(edition, "edition", EDITIONS)
     out = Path(out or root / "_build").resolve()
     src = out / "source"
     if src.exists():
@@ -183,8 +195,8 @@ def build(
         execute(nb, src / "book", profile, root)
         times[nb] = time.perf_counter() - start
     if html:
-        render_html(out, root, sources=False)
-    print(build_summary(out, times, root, html), flush=True)
+        render_html(out, root, sources=False, edition=edition)
+    print(build_summary(out, times, root, html, edition), flush=True)
     return out
 
 
@@ -205,15 +217,22 @@ def write_sources(src: Path, root: Path = ROOT) -> None:
         shutil.copytree(root / "_static", src / "_static", dirs_exist_ok=True)
 
 
-def render_html(out: Path, root: Path = ROOT, sources: bool = True) -> Path:
+def render_html(out: Path, root: Path = ROOT, sources: bool = True, edition: str = "full") -> Path:
     """The HTML book from the chapters executed in `out`/source (Sphinx warnings are errors).
 
     With `sources`, the toc, configuration, pages and CSS are copied afresh first: after an
-    edit to those, the HTML is rebuilt in seconds without running the chapters again.
+    edit to those, the HTML is rebuilt in seconds without running the chapters again. The
+    student edition is built in `out`/student from copies without solutions or checks.
     """
     out = Path(out).resolve()
+    edition = check_choice(edition, "edition", EDITIONS)
     if sources:
         write_sources(out / "source", root)
+    if edition == "student":
+        from .course import student_sources
+
+        student_sources(out / "source", out / "student" / "source")
+        out = out / "student"
     start = time.perf_counter()
     # The CLI of the jupyter-book installed beside this Python (it has no `python -m` entry).
     cli = "from jupyter_book.cli.main import main; main()"
@@ -223,9 +242,11 @@ def render_html(out: Path, root: Path = ROOT, sources: bool = True) -> Path:
     return out / "_build" / "html"
 
 
-def build_summary(out: Path, times: dict, root: Path = ROOT, html: bool = True) -> str:
+def build_summary(
+    out: Path, times: dict, root: Path = ROOT, html: bool = True, edition: str = "full"
+) -> str:
     """What a build made: each chapter, its execution time and its page (or executed copy)."""
-    site = out / "_build" / "html"
+    site = (out / "student" if edition == "student" else out) / "_build" / "html"
     lines = [f"{'chapter':<32} {'seconds':>7}  {'page' if html else 'executed notebook'}"]
     for nb, seconds in times.items():
         rel = nb.relative_to(root).with_suffix(".html" if html else ".ipynb")
@@ -294,10 +315,14 @@ def main(argv=None):
     )
     b.add_argument("--out", default=None, help="output folder (default: _build)")
     b.add_argument("--no-html", action="store_true", help="execute the chapters only")
+    b.add_argument(
+        "--edition", default="full", choices=EDITIONS, help="student: every solution removed"
+    )
     h = sub.add_parser(
         "html", help="rebuild the HTML from the chapters an earlier build executed (seconds)"
     )
     h.add_argument("--out", default=None, help="that build's output folder (default: _build)")
+    h.add_argument("--edition", default="full", choices=EDITIONS)
     e = sub.add_parser("execute", help="execute one chapter")
     e.add_argument("notebook")
     e.add_argument("--profile", default="smoke")
@@ -311,10 +336,11 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.cmd == "build":
         start = time.perf_counter()
-        build(args.profile, Path(args.out) if args.out else None, html=not args.no_html)
+        out = Path(args.out) if args.out else None
+        build(args.profile, out, html=not args.no_html, edition=args.edition)
         print(f"total: {time.perf_counter() - start:.0f} s")
     elif args.cmd == "html":
-        site = render_html(Path(args.out) if args.out else ROOT / "_build")
+        site = render_html(Path(args.out) if args.out else ROOT / "_build", edition=args.edition)
         print(f"book: {site / 'index.html'}")
     elif args.cmd == "execute":
         out = Path(args.out) if args.out else ROOT / "_build" / "source" / "book"
