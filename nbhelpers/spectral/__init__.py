@@ -22,6 +22,7 @@ from .checks import check_grid, worst_gaps
 from .layers import (
     ACTIVATION_BOUNDS,
     amplification,
+    amplification_summary,
     layer_outputs,
     layer_table,
     model_bound,
@@ -46,6 +47,7 @@ __all__ = [
     "ACTIVATION_BOUNDS",
     "PENALTY_FORM",
     "amplification",
+    "amplification_summary",
     "check_grid",
     "circular_convolution",
     "conv_bound_grid",

@@ -234,22 +234,25 @@ def pretrained_vgg16(timeout: float = 10.0):
         return None, f"the ImageNet weights could not be loaded: {type(exc).__name__}: {exc}"
 
 
-def vgg16_table(model, input_size: int = 32, *, iterations: int = 500) -> list[dict]:
-    """:func:`layer_table` of a VGG16 (``keras.applications``): its convolutions and pools at
-    ``input_size``×``input_size`` inputs (at 224 the Fourier bound of every layer would not
-    fit in memory here; a convolution's norm grows with its input towards the bound), then
-    its fully connected layers, exact at any size."""
+def vgg16_table(model, input_size: int = 32, *, blocks: int = 5, iterations: int = 500):
+    """:func:`layer_table` of a VGG16 (``keras.applications``): the convolutions and pools of
+    its first ``blocks`` blocks at ``input_size``×``input_size`` inputs (at 224 the Fourier
+    bound of every layer would not fit in memory here; a convolution's norm grows with its
+    input towards the bound), then, with all five blocks, its fully connected layers, exact."""
     import keras
 
     input_size = _v.check_int(input_size, "input_size", low=32)
+    blocks = _v.check_int(blocks, "blocks", low=1, high=5)
     convs = keras.applications.VGG16(
         weights=None, include_top=False, input_shape=(input_size, input_size, 3)
     )
+    convs = keras.Model(convs.inputs, convs.get_layer(f"block{blocks}_pool").output)
     for layer in convs.layers:
         if layer.weights:
             layer.set_weights(model.get_layer(layer.name).get_weights())
     rows = layer_table(convs, iterations=iterations)
-    top = [layer for layer in model.layers if type(layer).__name__ == "Dense"]
+    dense = [layer for layer in model.layers if type(layer).__name__ == "Dense"]
+    top = dense if blocks == 5 else []
     for layer in top:
         kernel = np.asarray(layer.kernel)
         act, act_bound = _activation(layer)
@@ -268,3 +271,27 @@ def vgg16_table(model, input_size: int = 32, *, iterations: int = 500) -> list[d
             }
         )
     return rows
+
+
+def amplification_summary(rows, measured: dict) -> dict:
+    """Per layer of a :func:`layer_table`: its bound (activation included) beside the median
+    and largest amplification of each kind of perturbation in ``measured`` ({kind:
+    :func:`amplification`}); a last row "network" compares the product bound with the
+    whole network's amplification ||φ(x+r) − φ(x)|| / ||r||."""
+    _v.check_mapping(measured, "measured", non_empty=True)
+    names = [row["layer"] for row in rows]
+    out = {}
+    for k, row in enumerate(rows):
+        cells = {"bound": row["upper_bound"] * row["activation_bound"]}
+        for kind, amp in measured.items():
+            if amp["layers"] != names:
+                raise ValueError(f"measured[{kind!r}] is for layers {amp['layers']}, not {names}")
+            cells[f"{kind} median"] = float(np.nanmedian(amp["step"][:, k]))
+            cells[f"{kind} max"] = float(np.nanmax(amp["step"][:, k]))
+        out[row["layer"]] = cells
+    network = {"bound": model_bound(rows)}
+    for kind, amp in measured.items():
+        network[f"{kind} median"] = float(np.nanmedian(amp["total"][:, -1]))
+        network[f"{kind} max"] = float(np.nanmax(amp["total"][:, -1]))
+    out["network"] = network
+    return out

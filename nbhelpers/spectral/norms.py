@@ -86,31 +86,8 @@ def conv_norm_circular(kernel, stride=1, grid=None, *, printed: bool = False) ->
     # frequency u = l·(g/Δ) + ξ: split each axis into (l, ξ)
     w_hat = w_hat.reshape(sh, gh // sh, sw, gw // sw, c, d)
     a = w_hat.transpose(1, 3, 5, 0, 2, 4).reshape(-1, d, sh * sw * c)  # one A(ξ) per ξ
-    sigma = float(np.max(_largest_singular_values(a)))
+    sigma = float(np.max(np.linalg.svd(a, compute_uv=False)[:, 0]))
     return sigma / (sh * sw) if printed else sigma / math.sqrt(sh * sw)
-
-
-EXACT_SVD_SIZE = 128  # larger A(ξ) (VGG's 512 channels): power iteration on A Aᴴ, batched
-
-
-def _largest_singular_values(a: np.ndarray, iterations: int = 3000, tol: float = 1e-10):
-    """σ_max of each matrix in the batch a: by SVD when small, else by power iteration on the
-    smaller Gram matrix (a lower estimate converged to ``tol``; cubic SVDs by the thousand
-    do not fit on two cores)."""
-    if min(a.shape[1:]) <= EXACT_SVD_SIZE:
-        return np.linalg.svd(a, compute_uv=False)[:, 0]
-    ah = a.conj().transpose(0, 2, 1)
-    gram = a @ ah if a.shape[1] <= a.shape[2] else ah @ a
-    v = np.random.default_rng(0).normal(size=gram.shape[:2]) + 1.0
-    lam = np.zeros(len(gram))
-    for _ in range(iterations):
-        w = np.einsum("fij,fj->fi", gram, v)
-        new = np.linalg.norm(w, axis=1)
-        v = w / new[:, None]
-        if np.all(np.abs(new - lam) <= tol * new):
-            break
-        lam = new
-    return np.sqrt(new)
 
 
 def conv_bound_grid(kernel_size, stride, input_size, padding: str) -> tuple[int, int]:
