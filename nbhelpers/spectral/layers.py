@@ -295,3 +295,14 @@ def amplification_summary(rows, measured: dict) -> dict:
         network[f"{kind} max"] = float(np.nanmax(amp["total"][:, -1]))
     out["network"] = network
     return out
+
+
+def as_frame(rows, digits: int = 3):
+    """A :func:`layer_table` as a DataFrame indexed by layer, for display: numbers rounded,
+    strides as written (a dash for dense layers) rather than floats."""
+    import pandas as pd
+
+    columns = ["size", "stride", "upper_bound", "true_norm", "activation", "activation_bound"]
+    frame = pd.DataFrame(list(rows)).set_index("layer")[columns]
+    frame["stride"] = [("—" if s is None else str(s)) for s in frame["stride"]]
+    return frame.round(_v.check_int(digits, "digits", low=0))
