@@ -18,10 +18,14 @@ RESULT_KEYS = {"chapter", "data", "parameters", "results", "paper"}
 def test_toc_lists_chapters():
     assert [p.stem for p in CHAPTERS] == [
         "01_framework",
+        "06_units_and_directions",
         "02_blind_spots",
         "03_across_models",
         "04_across_training_sets",
+        "08_layer_instability",
+        "09_after_the_paper",
         "05_fidelity",
+        "teaching",
     ]
     assert all(p.exists() for p in CHAPTERS)
 
