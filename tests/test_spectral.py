@@ -274,3 +274,9 @@ def test_trained_penalised_shrinks_the_norms_and_caches(tmp_path, monkeypatch):
 
 def test_norms_module_is_independent_of_models():
     assert "models" not in norms.__dict__
+
+
+def test_as_frame_writes_strides_as_the_paper_does(small_convnet):
+    frame = spectral.as_frame(spectral.layer_table(small_convnet, true_norms=False))
+    assert list(frame["stride"]) == ["2", "2", "1", "1", "—"]
+    assert list(frame.index) == ["c1", "p1", "c2", "a1", "d1"]

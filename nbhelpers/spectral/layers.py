@@ -303,6 +303,7 @@ def as_frame(rows, digits: int = 3):
     import pandas as pd
 
     columns = ["size", "stride", "upper_bound", "true_norm", "activation", "activation_bound"]
-    frame = pd.DataFrame(list(rows)).set_index("layer")[columns]
-    frame["stride"] = [("—" if s is None else str(s)) for s in frame["stride"]]
+    rows = list(rows)
+    frame = pd.DataFrame(rows).set_index("layer")[columns]
+    frame["stride"] = [("—" if row["stride"] is None else str(row["stride"])) for row in rows]
     return frame.round(_v.check_int(digits, "digits", low=0))
