@@ -77,6 +77,32 @@ def _question_config(cell) -> dict:
     return config
 
 
+def _track_marker(mark: str, cell, stack: list, question, where: str):
+    """Follow one otter marker: push or pop its block on `stack` (raising where they do not
+    nest), and return the question now open (a new one at BEGIN QUESTION, None at its END)."""
+    kind = mark.split()[1]
+    if mark.startswith("BEGIN"):
+        if kind in stack:
+            raise ValueError(f"{where}: '# {mark}' inside an open '# BEGIN {kind}'")
+        if kind != "QUESTION" and question is None:
+            raise ValueError(f"{where}: '# {mark}' outside a question")
+        stack.append(kind)
+        if kind == "QUESTION":
+            return {"name": _question_config(cell)["name"], "tests": 0, "exercise": None}
+        return question
+    if not stack or stack[-1] != kind:
+        raise ValueError(f"{where}: '# {mark}' without its '# BEGIN {kind}'")
+    stack.pop()
+    if kind != "QUESTION":
+        return question
+    if question["exercise"] is None or question["tests"] == 0:
+        raise ValueError(
+            f"{where}: question {question['name']!r} needs an exercise and at least one test "
+            f"cell, got exercise={question['exercise']!r} and {question['tests']} tests"
+        )
+    return None
+
+
 def exercises(nb) -> list[dict]:
     """The chapter's exercises in order: label, title, whether a solution and checks follow,
     and the otter question they belong to (None for one without checks).
@@ -93,31 +119,7 @@ def exercises(nb) -> list[dict]:
         where = f"cell {i}"
         mark = marker(cell)
         if mark:
-            kind = mark.split()[1]
-            if mark.startswith("BEGIN"):
-                if kind in stack:
-                    raise ValueError(f"{where}: '# {mark}' inside an open '# BEGIN {kind}'")
-                if kind != "QUESTION" and question is None:
-                    raise ValueError(f"{where}: '# {mark}' outside a question")
-                stack.append(kind)
-                if kind == "QUESTION":
-                    question = {
-                        "name": _question_config(cell)["name"],
-                        "tests": 0,
-                        "exercise": None,
-                    }
-            else:
-                if not stack or stack[-1] != kind:
-                    raise ValueError(f"{where}: '# {mark}' without its '# BEGIN {kind}'")
-                stack.pop()
-                if kind == "QUESTION":
-                    if question["exercise"] is None or question["tests"] == 0:
-                        raise ValueError(
-                            f"{where}: question {question['name']!r} needs an exercise and at "
-                            f"least one test cell, got exercise={question['exercise']!r} and "
-                            f"{question['tests']} tests"
-                        )
-                    question = None
+            question = _track_marker(mark, cell, stack, question, where)
             continue
         if "TESTS" in stack and cell.get("cell_type") == "code":
             question["tests"] += 1
