@@ -440,6 +440,35 @@ def _store_entry(name: str, key: dict, result: TrainingResult) -> None:
     _atomic_write(meta_path, lambda f: f.write(json.dumps(meta, indent=1, sort_keys=True).encode()))
 
 
+def check_data(data, attrs=("x_train", "y_train", "source", "fingerprint")) -> None:
+    """`data` must be an `nbhelpers.data.MNIST` (or have its `attrs`), else a TypeError."""
+    for attr in attrs:
+        if not hasattr(data, attr):
+            raise TypeError(
+                f"expected an nbhelpers.data.MNIST (with {attr!r}), got {type(data).__name__}"
+            )
+
+
+def cached(name, key, make, *, label, n, method, verbose=True, retrain=False) -> TrainingResult:
+    """The cache's entry for `name` under `key`, or `make()` trained now and stored there;
+    the one place that loads or trains (and says which): Table 1's models and variants."""
+    result = None if retrain else _load_entry(name, key)
+    if result is None:
+        if verbose:
+            print(f"training {label} on {n:,} digits ({method}) ...", flush=True)
+        result = make()
+        _store_entry(name, key, result)
+        if verbose:
+            print(
+                f"  done in {result.info['seconds']:.1f} s, "
+                f"training error {result.info['train_error']:.2%}",
+                flush=True,
+            )
+    elif verbose:
+        print(f"loaded {label} from the cache", flush=True)
+    return result
+
+
 def trained_model(
     name: str,
     data,
@@ -458,31 +487,20 @@ def trained_model(
     """
     spec(name)
     settings = _check_settings(settings)
-    for attr in ("x_train", "y_train", "source", "fingerprint"):
-        if not hasattr(data, attr):
-            raise TypeError(
-                f"expected an nbhelpers.data.MNIST (with {attr!r}), got {type(data).__name__}"
-            )
+    check_data(data)
     seed = _v.check_seed(seed)
     retrain = _v.check_bool(retrain, "retrain")
     verbose = _v.check_bool(verbose, "verbose")
     return_info = _v.check_bool(return_info, "return_info")
     key = cache_key(name, data.fingerprint, seed, settings)
-    result = None if retrain else _load_entry(name, key)
-    if result is None:
-        if verbose:
-            print(
-                f"training {name} on {len(data.x_train):,} digits ({settings.method}) ...",
-                flush=True,
-            )
-        result = train(name, data.x_train, data.y_train, seed=seed, settings=settings)
-        _store_entry(name, key, result)
-        if verbose:
-            print(
-                f"  done in {result.info['seconds']:.1f} s, "
-                f"training error {result.info['train_error']:.2%}",
-                flush=True,
-            )
-    elif verbose:
-        print(f"loaded {name} from the cache", flush=True)
+    result = cached(
+        name,
+        key,
+        lambda: train(name, data.x_train, data.y_train, seed=seed, settings=settings),
+        label=name,
+        n=len(data.x_train),
+        method=settings.method,
+        verbose=verbose,
+        retrain=retrain,
+    )
     return (result.model, result.info) if return_info else result.model

@@ -103,29 +103,24 @@ def trained_penalised(
     seed = _v.check_seed(seed)
     progress = check_progress(progress)
     _v.check_bool(verbose, "verbose")
-    for attr in ("x_train", "y_train", "fingerprint"):
-        if not hasattr(data, attr):
-            raise TypeError(
-                f"expected an nbhelpers.data.MNIST (with {attr!r}), got {type(data).__name__}"
-            )
+    training.check_data(data, ("x_train", "y_train", "fingerprint"))
     key = {
         **training.cache_key(name, data.fingerprint, seed, settings),
         "spectral_penalty": {"form": PENALTY_FORM, "strength": strength},
     }
-    result = training._load_entry(name, key)
-    if result is None:
+
+    def make():
         x = _v.check_images(data.x_train, "data.x_train", shape=(N_PIXELS,))
         y = _v.check_labels(data.y_train, "data.y_train", n=len(x), num_classes=N_CLASSES)
-        if verbose:
-            print(f"training {name} with spectral penalty {strength:g} on {len(x):,} digits ...")
-        result = _train(name, x, y, strength, seed, settings, progress)
-        training._store_entry(name, key, result)
-        if verbose:
-            print(
-                f"  done in {result.info['seconds']:.1f} s, training error "
-                f"{result.info['train_error']:.2%}",
-                flush=True,
-            )
-    elif verbose:
-        print(f"loaded {name} (spectral penalty {strength:g}) from the cache", flush=True)
+        return _train(name, x, y, strength, seed, settings, progress)
+
+    result = training.cached(
+        name,
+        key,
+        make,
+        label=f"{name} (spectral penalty {strength:g})",
+        n=len(data.x_train),
+        method=settings.method,
+        verbose=verbose,
+    )
     return (result.model, result.info) if return_info else result.model
