@@ -245,9 +245,10 @@ GRADER_CELL = (
 
 def otter_master(nb, name: str, *, colab: str | None = None, parameters: dict | None = None):
     """`nb` as an otter master notebook: the assignment config first, the sphinx-exercise
-    solution markers and text solutions removed (otter removes the code), solution code
-    outside an otter question removed too, optional `parameters` injected as papermill
-    does, and the Colab cell replaced by `colab` (the student cell) when given."""
+    solution markers, text solutions and explanations inside a solution removed (otter
+    removes the code), solution code outside an otter question removed too, optional
+    `parameters` injected as papermill does, and the Colab cell replaced by `colab` (the
+    student cell) when given."""
     import copy
 
     exercises(nb)
@@ -259,16 +260,19 @@ def otter_master(nb, name: str, *, colab: str | None = None, parameters: dict | 
             cell.setdefault("metadata", {}).setdefault("tags", [])
         out["metadata"].setdefault("papermill", {})
         out = parameterize_notebook(out, parameters)
-    cells, in_otter_solution = [], False
+    cells, in_otter_solution, in_solution = [], False, False
     for cell in out["cells"]:
         mark, d = marker(cell), directive(cell)
         in_otter_solution = {"BEGIN SOLUTION": True, "END SOLUTION": False}.get(
             mark, in_otter_solution
         )
         if d and d[0] in ("solution", "solution-start", "solution-end"):
+            in_solution = {"solution-start": True, "solution-end": False}.get(d[0], in_solution)
             continue
         if SOLUTION_TAG in _tags(cell) and not in_otter_solution:
             continue
+        if in_solution and not in_otter_solution and cell.get("cell_type") == "markdown":
+            continue  # a solution's explanation, outside otter's own solution block
         if colab is not None and _source(cell).startswith("# Colab only"):
             cell = copy.deepcopy(cell)
             cell["source"] = colab
@@ -379,9 +383,10 @@ def exercise_table(paths):
                     "solution": e["solution"],
                 }
             )
-    return pd.DataFrame(
+    table = pd.DataFrame(
         rows, columns=["chapter", "exercise", "label", "graded", "points", "solution"]
     )
+    return table.astype({"points": "Int64"})  # whole points; none for a text exercise
 
 
 def main(argv=None) -> int:

@@ -102,6 +102,15 @@ def test_the_otter_master_has_its_config_first_and_no_sphinx_solution_markers():
     assert any(s.startswith("# Parameters") and "base = 1" in s for s in sources)
 
 
+def test_a_solutions_explanation_is_dropped_from_the_master():
+    nb = toy()
+    at = next(i for i, c in enumerate(nb.cells) if course.marker(c) == "END SOLUTION")
+    nb.cells.insert(at + 1, M("Two, because forty-two."))
+    master = course.otter_master(nb, "toy")
+    assert not any("forty-two" in "".join(c.source) for c in master.cells)
+    assert "forty-two" not in str(course.student_notebook(nb).cells)
+
+
 def test_solution_code_outside_an_otter_question_is_dropped_from_the_master():
     master = course.otter_master(toy(question=False), "toy")
     assert not any(SECRET in "".join(c.source) for c in master.cells)
