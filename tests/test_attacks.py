@@ -605,3 +605,22 @@ def test_public_names():
         "SearchOptions",
     }
     assert attacks.AdversarialResult is AdversarialResult
+
+
+def test_a_model_with_max_pooling_is_searched_without_xla():
+    """XLA has no deterministic max-pooling gradient: "auto" then compiles nothing, and the
+    search of a pooling network succeeds instead of failing to compile."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((784,))
+    h = keras.layers.Reshape((28, 28, 1))(inputs)
+    h = keras.layers.MaxPooling2D(2)(keras.layers.Conv2D(4, 3, activation="relu")(h))
+    model = keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(h)))
+    x = np.random.default_rng(0).random((3, 784)).astype("float32")
+    y = np.argmax(model.predict(x, verbose=0), axis=1)
+    assert not attacks.search.xla_compilable(model)
+    res = attacks.minimal_distortion(model, x, y, progress=False)
+    assert res.success.all() and res.info["jit_compile"] is False
+    dense = keras.Sequential([keras.Input((784,)), keras.layers.Dense(10)])
+    assert attacks.search.xla_compilable(dense)

@@ -146,14 +146,17 @@ class SearchOptions:
             raise TypeError(f"unknown option(s) {unknown}; expected some of {sorted(known)}")
         return dataclasses.replace(base if base is not None else cls(), **keywords)
 
-    def resolved(self, n_problems: int) -> SearchOptions:
+    def resolved(self, n_problems: int, xla: bool = True) -> SearchOptions:
         """These options with ``jit_compile="auto"`` decided for ``n_problems`` problems.
 
         XLA-compiling the whole optimizer takes some 20 s per model; it pays off from
-        `AUTO_JIT_PROBLEMS` problems on, below which only the objective is compiled.
+        `AUTO_JIT_PROBLEMS` problems on, below which only the objective is compiled. With
+        ``xla=False`` (a model XLA cannot differentiate deterministically) nothing is.
         """
         if self.jit_compile != "auto":
             return self
+        if not xla:
+            return dataclasses.replace(self, jit_compile=False)
         mode = True if n_problems >= AUTO_JIT_PROBLEMS else "objective"
         return dataclasses.replace(self, jit_compile=mode)
 

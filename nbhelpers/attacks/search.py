@@ -107,6 +107,22 @@ def _finish(model, x, labels, targets, problems, outcome, refine):
     return x_adv, dist, success, reached, c, evaluations.astype(np.int64), unrefined
 
 
+def xla_compilable(model) -> bool:
+    """Whether XLA can compile the model's input gradient under TensorFlow's deterministic
+    kernels, which the search turns on: not through max-pooling, whose deterministic
+    gradient XLA lacks (a ConvNet's search then runs without XLA)."""
+    import keras
+
+    pools = (keras.layers.MaxPooling1D, keras.layers.MaxPooling2D, keras.layers.MaxPooling3D)
+    stack = list(getattr(model, "layers", []))
+    while stack:
+        layer = stack.pop()
+        if isinstance(layer, pools):
+            return False
+        stack.extend(getattr(layer, "layers", []))
+    return True
+
+
 def _run(method, model, x, problems, options, limits, chunk_size, progress):
     """Solve every problem with the chosen method; ``(SearchOutcome, info)``."""
     input_shape = tuple(x.shape[1:])
@@ -116,7 +132,7 @@ def _run(method, model, x, problems, options, limits, chunk_size, progress):
     try:
         if method == "scipy":
             return search_scipy(model, input_shape, xf, image_of, targets, limits, bar), {}
-        options = options.resolved(len(image_of))
+        options = options.resolved(len(image_of), xla=xla_compilable(model))
         outcome = search_tfp(
             model, input_shape, xf, image_of, targets, options, limits, chunk_size, bar
         )
