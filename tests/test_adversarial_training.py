@@ -1,0 +1,192 @@
+"""Tests for nbhelpers.adversarial_training: training on a refreshed pool of adversarial
+examples (paper §4.2) and FGSM training (Goodfellow et al. 2015), on 300 digits."""
+
+import numpy as np
+import pytest
+
+from nbhelpers import adversarial_training as A
+from nbhelpers.data import load_mnist
+from nbhelpers.models import build
+
+# 3 epochs: the pool is filled before epoch 2 and partly replaced before epoch 3.
+TINY = A.PoolSettings(
+    pool_size=10, refresh_fraction=0.5, mix=0.25, epochs=3, batch_size=64, learning_rate=0.01
+)
+TINY_FGSM = A.FGSMTrainingSettings(epochs=1, batch_size=64, learning_rate=0.01)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_mnist("embedded", verbose=False).subset(300, 100, seed=0)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("adversarial-cache")
+
+
+@pytest.fixture(scope="module")
+def pooled(data, cache):
+    """FC100-100-10 trained with the pool through the cache (a fresh, empty one)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NBHELPERS_CACHE", str(cache))
+        return A.trained_adversarial("FC100-100-10", data, seed=0, settings=TINY, verbose=False)
+
+
+def _same(a, b):
+    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+# --- settings -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, words",
+    [
+        ({"pool_size": 0}, ValueError, "pool_size"),
+        ({"pool_size": 2.5}, TypeError, "pool_size"),
+        ({"refresh_fraction": 0}, ValueError, "refresh_fraction"),
+        ({"refresh_fraction": 1.5}, ValueError, "refresh_fraction"),
+        ({"refresh_every": 0}, ValueError, "refresh_every"),
+        ({"mix": 1.0}, ValueError, "mix"),
+        ({"mix": -0.1}, ValueError, "mix"),
+        ({"mix": "half"}, TypeError, "mix"),
+        ({"epochs": 0}, ValueError, "epochs"),
+        ({"learning_rate": 0.0}, ValueError, "learning_rate"),
+        ({"reading": "nearest"}, ValueError, "reading"),
+        ({"mix": 0.99, "batch_size": 10}, ValueError, "mix \\* batch_size"),
+    ],
+)
+def test_pool_settings_are_checked_at_the_door(kwargs, error, words):
+    with pytest.raises(error, match=words):
+        A.PoolSettings(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, words",
+    [
+        ({"alpha": 1.5}, ValueError, "alpha"),
+        ({"epsilon": -0.1}, ValueError, "epsilon"),
+        ({"epochs": 1.0}, TypeError, "epochs"),
+    ],
+)
+def test_fgsm_settings_are_checked_at_the_door(kwargs, error, words):
+    with pytest.raises(error, match=words):
+        A.FGSMTrainingSettings(**kwargs)
+
+
+def test_as_dict_covers_every_setting_and_the_variant():
+    d = TINY.as_dict()
+    assert d["variant"] == "pool" and d["pool_size"] == 10 and d["mix"] == 0.25
+    assert A.PoolSettings().as_dict() != A.PoolSettings(refresh_every=2).as_dict()
+    assert TINY_FGSM.as_dict()["variant"] == "fgsm"
+
+
+def test_bad_arguments_are_named(data):
+    with pytest.raises(TypeError, match="PoolSettings"):
+        A.train_with_pool("FC100-100-10", data.x_train, data.y_train, settings=TINY_FGSM)
+    with pytest.raises(ValueError, match="fully connected"):
+        A.train_with_pool("AE400-10", data.x_train, data.y_train, settings=TINY)
+    with pytest.raises(ValueError, match="variant"):
+        A.trained_adversarial("FC100-100-10", data, variant="dropout")
+    with pytest.raises(TypeError, match="FGSMTrainingSettings"):
+        A.trained_adversarial("FC100-100-10", data, variant="fgsm", settings=TINY)
+    with pytest.raises(ValueError, match="together"):
+        A.train_fgsm("FC100-100-10", data.x_train, data.y_train, x_test=data.x_test)
+
+
+# --- batches --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mix", [0.25, 0.5, 0.1])
+def test_each_full_batch_mixes_pool_examples_at_the_ratio(mix):
+    rng = np.random.default_rng(0)
+    plan = A.batch_plan(1000, 50, 40, mix, rng)
+    k = round(mix * 40)
+    full = [(c, p) for c, p in plan if len(c) + len(p) == 40]
+    assert len(full) >= len(plan) - 1 and all(len(p) == k for _, p in full)
+    clean = np.concatenate([c for c, _ in plan])
+    assert np.array_equal(np.sort(clean), np.arange(1000))  # each clean digit once an epoch
+    assert all(len(set(p.tolist())) == len(p) for _, p in plan)  # no repeats within a batch
+    pool = np.concatenate([p for _, p in plan])
+    assert pool.min() >= 0 and pool.max() < 50
+    assert abs(len(pool) / (len(pool) + len(clean)) - mix) < 0.02
+
+
+def test_an_empty_pool_gives_clean_batches():
+    plan = A.batch_plan(100, 0, 32, 0.5, np.random.default_rng(0))
+    assert all(len(p) == 0 for _, p in plan) and sum(len(c) for c, _ in plan) == 100
+
+
+def test_assemble_batch_puts_clean_then_pool_with_original_labels():
+    x, y = np.arange(12.0).reshape(6, 2), np.array([0, 1, 2, 3, 4, 5])
+    xp, yp = -np.arange(8.0).reshape(4, 2), np.array([9, 8, 7, 6])
+    xb, yb = A.assemble_batch(x, y, xp, yp, np.array([4, 1]), np.array([3]))
+    assert xb.dtype == np.float32 and yb.tolist() == [4, 1, 6]
+    assert np.array_equal(xb, [[8, 9], [2, 3], [-6, -7]])
+
+
+# --- the FGSM objective ---------------------------------------------------------------
+
+
+def test_fgsm_loss_matches_the_hand_computation(data):
+    """Softmax regression: ∇ₓ mean CE = (p − onehot) Wᵀ / n, by hand in numpy."""
+    model = build("FC10(1e-4)", seed=3)
+    x, y = data.x_train[:16], data.y_train[:16]
+    w, b = model.get_weights()
+
+    def ce(images):
+        z = images @ w + b
+        z = z - z.max(axis=1, keepdims=True)
+        p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+        return -np.log(p[np.arange(len(y)), y]).mean(), p
+
+    clean, p = ce(x)
+    grad = (p - np.eye(10)[y]) @ w.T / len(y)
+    x_adv = np.clip(x + 0.25 * np.sign(grad), 0, 1)
+    decay = float(model.get_layer("logits").kernel_regularizer(w))
+    expected = 0.3 * clean + 0.7 * ce(x_adv)[0] + decay
+    got = float(A.fgsm_loss(model, x, y, 0.3, 0.25))
+    assert got == pytest.approx(expected, rel=1e-4)
+    assert got > 0.3 * clean + 0.7 * clean + decay  # the adversarial half costs more
+
+
+# --- training -------------------------------------------------------------------------
+
+
+def test_the_pool_is_filled_then_partly_replaced(pooled):
+    info = pooled.info
+    assert info["refreshes"] == 2 and "refresh" not in info["epochs"][0]
+    fill, replace = info["epochs"][1]["refresh"], info["epochs"][2]["refresh"]
+    assert fill["kind"] == "fill" and fill["asked"] == 10 and fill["new"] > 0
+    assert replace["kind"] == "replace" and replace["asked"] == 5 and replace["new"] > 0
+    assert 0 < replace["mean_distortion"] < 1
+    assert [e["pool_filled"] for e in info["epochs"]][1] == fill["new"]
+    assert all({"loss", "train_error", "test_error"} <= set(e) for e in info["epochs"])
+    assert info["test_error"] == info["epochs"][-1]["test_error"]
+
+
+def test_same_seed_same_weights(data, pooled):
+    again = A.train_with_pool(
+        "FC100-100-10", data.x_train, data.y_train, seed=0, settings=TINY, progress=False
+    )
+    assert _same(again.model.get_weights(), pooled.model.get_weights())
+    assert again.info["epochs"][2]["loss"] == pooled.info["epochs"][2]["loss"]
+
+
+def test_the_cache_round_trip(data, cache, pooled, monkeypatch, capsys):
+    monkeypatch.setenv("NBHELPERS_CACHE", str(cache))
+    loaded = A.trained_adversarial("FC100-100-10", data, seed=0, settings=TINY)
+    assert "loaded" in capsys.readouterr().out
+    assert _same(loaded.model.get_weights(), pooled.model.get_weights())
+    assert loaded.info["refreshes"] == 2
+    fgsm = A.trained_adversarial(
+        "FC100-100-10", data, seed=0, settings=TINY_FGSM, variant="fgsm", verbose=False
+    )
+    assert not _same(fgsm.model.get_weights(), pooled.model.get_weights())
+    assert len(list(cache.glob("*.npz"))) == 2  # one entry per variant
+    again = A.trained_adversarial(
+        "FC100-100-10", data, seed=0, settings=TINY_FGSM, variant="fgsm", verbose=False
+    )
+    assert _same(again.model.get_weights(), fgsm.model.get_weights())
+    assert 0 <= fgsm.info["test_error"] <= 1
