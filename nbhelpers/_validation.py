@@ -119,6 +119,21 @@ def _as_float_array(x, name: str) -> np.ndarray:
         ) from None
 
 
+def check_array(x, name: str, *, ndim: int, what: str | None = None) -> np.ndarray:
+    """A finite float64 array of `ndim` dimensions, none of them empty (a kernel, a matrix
+    of activations); `what` describes the shape in the messages."""
+    what = what or f"a non-empty {ndim}-d array"
+    try:
+        a = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be {what} of numbers, got {type(x).__name__}") from None
+    if a.ndim != ndim or 0 in a.shape:
+        raise ValueError(f"{name} must be {what}, got shape {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} must be finite, got NaN or infinite values")
+    return a
+
+
 def check_images(
     x,
     name: str = "x",

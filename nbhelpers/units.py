@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validation import (
+    check_array,
     check_choice,
     check_images,
     check_int,
@@ -72,17 +73,7 @@ DIRECTION_KINDS = ("gaussian", "uniform")
 
 def _check_activations(acts, name: str = "acts") -> np.ndarray:
     """Activations as a finite float64 array (n images, d units) with n >= 1 and d >= 1."""
-    try:
-        a = np.asarray(acts, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"{name} must be an array (images, units), got {type(acts).__name__}"
-        ) from None
-    if a.ndim != 2 or a.shape[0] == 0 or a.shape[1] == 0:
-        raise ValueError(f"{name} must have shape (images, units) with both > 0, got {a.shape}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} must be finite, got NaN or infinite values")
-    return a
+    return check_array(acts, name, ndim=2, what="an array of shape (images, units), both > 0")
 
 
 def _check_k(k, n_images: int) -> int:

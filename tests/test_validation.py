@@ -109,3 +109,17 @@ def test_str_and_mapping():
         v.check_mapping([], "pairs", what="a dict {row: model}")
     with pytest.raises(ValueError, match="models must hold at least one entry"):
         v.check_mapping({}, "models", non_empty=True)
+
+
+def test_check_array_wants_a_finite_non_empty_array_of_its_dimensions():
+    from nbhelpers._validation import check_array
+
+    assert check_array([[1, 2]], "m", ndim=2).dtype == np.float64
+    with pytest.raises(TypeError, match="m must be a non-empty 2-d array of numbers, got dict"):
+        check_array({"a": 1}, "m", ndim=2)
+    with pytest.raises(ValueError, match=r"m must be a non-empty 2-d array, got shape \(0, 3\)"):
+        check_array(np.zeros((0, 3)), "m", ndim=2)
+    with pytest.raises(ValueError, match=r"units must be \(n, d\), got shape \(3,\)"):
+        check_array(np.zeros(3), "units", ndim=2, what="(n, d)")
+    with pytest.raises(ValueError, match="m must be finite"):
+        check_array([[np.inf]], "m", ndim=2)

@@ -30,17 +30,8 @@ MAX_DENSE_INPUTS = 20_000  # the dense matrix has one column per input value
 
 
 def _check_kernel(kernel, name: str, ndim: int) -> np.ndarray:
-    try:
-        k = np.asarray(kernel, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"{name} must be an array of numbers, got {type(kernel).__name__}"
-        ) from None
-    if k.ndim != ndim or 0 in k.shape:
-        raise ValueError(f"{name} must be a non-empty {ndim}-d array, got shape {k.shape}")
-    if not np.all(np.isfinite(k)):
-        raise ValueError(f"{name} must be finite, got NaN or infinite values")
-    return k
+    """A kernel (or weight matrix) as a finite float64 array of `ndim` dimensions."""
+    return _v.check_array(kernel, name, ndim=ndim)
 
 
 def _pair(value, name: str, low: int = 1) -> tuple[int, int]:
