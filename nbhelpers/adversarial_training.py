@@ -291,20 +291,8 @@ def train_with_pool(
     finally:
         if bar is not None:
             bar.close()
-    info = {
-        "model": name,
-        "variant": "pool",
-        "settings": settings.as_dict(),
-        "seed": seed,
-        "n_train": int(len(x)),
-        "epochs": epochs,
-        "refreshes": refreshes,
-        "seconds": round(time.perf_counter() - start, 2),
-        "train_error": error_rate(model, x, y),
-    }
-    if x_test is not None:
-        info["test_error"] = error_rate(model, x_test, y_test)
-    return TrainingResult(model=model, info=info)
+    extra = {"epochs": epochs, "refreshes": refreshes}
+    return _result(model, name, "pool", settings, seed, (x, y), (x_test, y_test), start, extra)
 
 
 def fgsm_loss(model, xb, yb, alpha: float, epsilon: float):
@@ -356,18 +344,25 @@ def train_fgsm(
     finally:
         if bar is not None:
             bar.close()
+    extra = {"final_loss": out["final_loss"]}
+    return _result(model, name, "fgsm", settings, seed, (x, y), (x_test, y_test), start, extra)
+
+
+def _result(model, name, variant, settings, seed, train, test, start, extra) -> TrainingResult:
+    """The trained model and its info: what determined it, its own records (`extra`), the
+    time since `start`, and its errors on the training and (if given) the test digits."""
     info = {
         "model": name,
-        "variant": "fgsm",
+        "variant": variant,
         "settings": settings.as_dict(),
         "seed": seed,
-        "n_train": int(len(x)),
-        "final_loss": out["final_loss"],
+        "n_train": int(len(train[0])),
+        **extra,
         "seconds": round(time.perf_counter() - start, 2),
-        "train_error": error_rate(model, x, y),
+        "train_error": error_rate(model, *train),
     }
-    if x_test is not None:
-        info["test_error"] = error_rate(model, x_test, y_test)
+    if test[0] is not None:
+        info["test_error"] = error_rate(model, *test)
     return TrainingResult(model=model, info=info)
 
 
