@@ -257,6 +257,11 @@ def build_summary(
     return "\n".join(lines)
 
 
+def repository_url(root: Path = ROOT) -> str:
+    """The book's repository, as `_config.yml` names it (its one home)."""
+    return _yaml(root / "_config.yml")["repository"]["url"].rstrip("/")
+
+
 def sync_colab(root: Path = ROOT, check: bool = False) -> list[Path]:
     """Write the repository address of _config.yml into every chapter's Colab install cell.
 
@@ -264,7 +269,7 @@ def sync_colab(root: Path = ROOT, check: bool = False) -> list[Path]:
     """
     import nbformat
 
-    url = _yaml(root / "_config.yml")["repository"]["url"].rstrip("/")
+    url = repository_url(root)
     wanted = colab_install_source(url)
     stale = []
     for nb_path in sorted((root / "book").glob("*.ipynb")):

@@ -311,7 +311,7 @@ def assign(notebook, out, *, url: str, parameters: dict | None = None) -> dict:
 
     notebook, out = Path(notebook), Path(out)
     stem = notebook.stem
-    nb = nbformat.read(notebook, as_version=4)
+    nb = _read(notebook)
     master = otter_master(nb, stem, colab=colab_student_source(url, stem), parameters=parameters)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / notebook.name
@@ -353,8 +353,7 @@ def student_sources(source, out) -> list[Path]:
     shutil.copytree(source, out, ignore=shutil.ignore_patterns("_build", "*.json"))
     written = []
     for path in sorted(out.rglob("*.ipynb")):
-        nb = nbformat.read(path, as_version=4)
-        nbformat.write(student_notebook(nb), path)
+        nbformat.write(student_notebook(_read(path)), path)
         written.append(path)
     return written
 
@@ -409,7 +408,7 @@ def main(argv=None) -> int:
     g.add_argument("--out", default="_build/grades", help="where each submission's results go")
     args = ap.parse_args(argv)
     if args.cmd == "assign":
-        url = book._yaml(book.ROOT / "_config.yml")["repository"]["url"].rstrip("/")
+        url = book.repository_url()
         chosen = [p for p in book.chapters() if not args.chapters or p.stem in args.chapters]
         for path in chosen:
             if not exercises(_read(path)):

@@ -100,7 +100,7 @@ def test_otter_grades_the_reference_solutions_in_full_and_blanks_at_zero(
     parameters = book.profile_parameters("smoke", chapter)
     cache = os.environ.get("NBHELPERS_CACHE") or str(built_book / "cache")  # the build's models
     monkeypatch.setenv("NBHELPERS_CACHE", cache)
-    url = "https://github.com/intriguing-book/intriguing-properties"
+    url = book.repository_url()
     paths = course.assign(chapter, tmp_path / "dist", url=url, parameters=parameters)
     full = course.grade(paths["autograder"], paths["solution"], tmp_path / "solution")
     blank = course.grade(paths["autograder"], paths["student"], tmp_path / "student")
