@@ -165,6 +165,25 @@ def exercises(nb) -> list[dict]:
     return found
 
 
+def _roles(nb):
+    """Each cell of `nb` with its role: "delimiter" (a solution's or its checks' first or
+    last marker), "solution" (a solution or a check, its code and text), "marker" (another
+    otter marker) or "chapter" (the rest, exercises included)."""
+    inside = 0  # inside a solution-start/-end block or a tests block
+    for cell in nb["cells"]:
+        mark, d = marker(cell), directive(cell)
+        if mark == "BEGIN TESTS" or (d and d[0] == "solution-start"):
+            inside += 1
+            yield cell, "delimiter"
+        elif mark == "END TESTS" or (d and d[0] == "solution-end"):
+            inside -= 1
+            yield cell, "delimiter"
+        elif inside or (d and d[0] == "solution") or SOLUTION_TAG in _tags(cell):
+            yield cell, "solution"
+        else:
+            yield cell, "marker" if mark else "chapter"
+
+
 def student_notebook(nb):
     """A copy of `nb` without solutions or checks (removed, not hidden), outputs cleared
     from nothing else: the exercises stay, with the cells students fill in left to them."""
@@ -172,35 +191,13 @@ def student_notebook(nb):
 
     exercises(nb)  # the structure must hold before anything is removed
     out = copy.deepcopy(nb)
-    kept = []
-    inside = 0  # inside a solution-start/-end block or a tests block
-    for cell in out["cells"]:
-        mark, d = marker(cell), directive(cell)
-        if mark in ("BEGIN TESTS",) or (d and d[0] == "solution-start"):
-            inside += 1
-            continue
-        if mark in ("END TESTS",) or (d and d[0] == "solution-end"):
-            inside -= 1
-            continue
-        if inside or mark or (d and d[0] == "solution") or SOLUTION_TAG in _tags(cell):
-            continue
-        kept.append(cell)
-    out["cells"] = kept
+    out["cells"] = [cell for cell, role in _roles(out) if role == "chapter"]
     return out
 
 
 def solution_texts(nb) -> list[str]:
     """The text of every solution and check in `nb`: what a student edition must not hold."""
-    texts = []
-    inside = 0
-    for cell in nb["cells"]:
-        mark, d = marker(cell), directive(cell)
-        if mark == "BEGIN TESTS" or (d and d[0] == "solution-start"):
-            inside += 1
-        elif mark == "END TESTS" or (d and d[0] == "solution-end"):
-            inside -= 1
-        elif inside or (d and d[0] == "solution") or SOLUTION_TAG in _tags(cell):
-            texts.append(_source(cell))
+    texts = [_source(cell) for cell, role in _roles(nb) if role == "solution"]
     return [t for t in texts if t.strip()]
 
 
