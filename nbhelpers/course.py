@@ -363,11 +363,8 @@ def exercise_table(paths):
     rows = []
     for path in paths:
         nb = _read(path)
-        points = {
-            _question_config(c)["name"]: _question_config(c).get("points")
-            for c in nb["cells"]
-            if marker(c) == "BEGIN QUESTION"
-        }
+        configs = [_question_config(c) for c in nb["cells"] if marker(c) == "BEGIN QUESTION"]
+        points = {config["name"]: config.get("points") for config in configs}
         for e in exercises(nb):
             rows.append(
                 {
