@@ -38,9 +38,12 @@ def _batch_starts(x: np.ndarray, batch_size) -> range:
     return range(0, len(x), check_int(batch_size, "batch_size", low=1))
 
 
-def logits(model, x, batch_size: int = 2048) -> np.ndarray:
-    """The model's outputs ``(n, K)`` (float32) for images ``x`` in ``[0, 1]``, in batches."""
-    x = check_images(x, "x", allow_empty=True)
+def logits(model, x, batch_size: int = 2048, *, box: bool = True) -> np.ndarray:
+    """The model's outputs ``(n, K)`` (float32) for images ``x`` in ``[0, 1]``, in batches.
+
+    ``box=False`` takes pixels outside ``[0, 1]`` (an unclipped step or noise).
+    """
+    x = check_images(x, "x", allow_empty=True, box=box)
     starts = _batch_starts(x, batch_size)
     if len(x) == 0:
         return np.asarray(model(x, training=False), dtype=np.float32)

@@ -148,3 +148,13 @@ def test_a_search_alone_turns_on_deterministic_ops():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().endswith("True")
+
+
+def test_logits_take_pixels_outside_the_box_only_when_asked():
+    import keras
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    x = np.array([[-0.5, 0.2, 1.5, 0.0]], dtype=np.float32)
+    with pytest.raises(ValueError, match=r"pixel values in \[0, 1\]"):
+        logits(model, x)
+    np.testing.assert_allclose(logits(model, x, box=False), np.asarray(model(x)))

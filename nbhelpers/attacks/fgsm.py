@@ -134,7 +134,7 @@ def _step(x, signs, epsilon, box: bool) -> np.ndarray:
 
 
 def _result(model, x, x_adv, labels, targets, eps, started, batch_size, box) -> FGSMResult:
-    out = logits(model, x_adv, batch_size) if box else _raw_logits(model, x_adv, batch_size)
+    out = logits(model, x_adv, batch_size, box=box)
     p = np.exp(out - out.max(axis=1, keepdims=True))
     p /= p.sum(axis=1, keepdims=True)
     predicted = np.argmax(out, axis=1).astype(np.int64)
@@ -151,16 +151,6 @@ def _result(model, x, x_adv, labels, targets, eps, started, batch_size, box) -> 
         distortion=rms_difference(x, x_adv),
         seconds=time.perf_counter() - started,
     )
-
-
-def _raw_logits(model, x, batch_size) -> np.ndarray:
-    """Logits of images that may leave the box (``box=False``), in batches."""
-    return np.concatenate(
-        [
-            np.asarray(model(x[i : i + batch_size], training=False))
-            for i in range(0, len(x), batch_size)
-        ]
-    ).astype(np.float32)
 
 
 def fgsm(model, x, labels, epsilon, *, targets=None, box: bool = True, batch_size: int = 2048):
