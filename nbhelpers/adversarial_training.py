@@ -1,14 +1,18 @@
-"""Training on adversarial examples (paper §4.2, last paragraph), and FGSM training.
+"""Training on adversarial examples (paper §4.2, last paragraph), its baselines, and FGSM.
 
 The paper trained a 100-100-10 network with weight decay "on a pool of adversarial
 examples, a random subset of which is continuously replaced by newly generated
 adversarial examples and which is mixed into the original training set all the time";
-it reached a test error below 1.2% (1.6% with weight decay alone). `train_with_pool`
-does that with minibatch Adam: every `refresh_every` epochs a random share of the pool
-is replaced by the book's minimal-distortion examples (§4.1) of the current model, and
-every minibatch mixes clean digits with pool examples at a fixed ratio.
-`train_fgsm` is Goodfellow et al.'s (2015) cheaper cousin, J̃ = αJ(x) + (1−α)J(x + ε·sign∇ₓJ).
-`trained_adversarial` returns either from the shared model cache.
+it reached a test error below 1.2% (1.6% with weight decay alone, about 1.3% with
+dropout), and gains "only came by generating adversarial examples for each layer outputs
+which were used to train all the layers above". `train_with_pool` does that with
+minibatch Adam: every `refresh_every` epochs a random share of each pool (one per chosen
+layer) is replaced by the book's minimal-distortion examples (§4.1) of the current model,
+and every minibatch mixes clean digits with pool examples at a fixed ratio.
+`train_baseline` trains the same way without a pool (weight decay alone, or dropout), and
+`train_fgsm` on Goodfellow et al.'s (2015) J̃ = αJ(x) + (1−α)J(x + ε·sign∇ₓJ). All three
+share one epoch loop, so only the adversarial part differs. `trained_adversarial` returns
+any of them from the shared model cache.
 """
 
 from __future__ import annotations
@@ -19,52 +23,87 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from . import _validation as _v
+from .adversarial_pools import (
+    assemble_batch,
+    batch_plan,
+    dense_layers,
+    layer_maps,
+    new_pools,
+    refresh,
+    refresh_history,
+)
 from .data import N_CLASSES, N_PIXELS
-from .evaluate import deterministic_ops, error_rate, predict_labels
+from .evaluate import deterministic_ops, error_rate
 from .models import build, spec
 from .progress import check_progress, progress_bar
-from .training import (
-    TrainingResult,
-    TrainingSettings,
-    _adam,
-    _regularization,
-    cache_key,
-    cached,
-    check_data,
-)
+from .training import TrainingResult, _regularization, cache_key, cached, check_data
 
 __all__ = [
     "PAPER_SECTION_4_2",
     "VARIANTS",
+    "BaselineSettings",
     "PoolSettings",
     "FGSMTrainingSettings",
     "batch_plan",
     "assemble_batch",
     "fgsm_loss",
+    "layer_maps",
+    "train_baseline",
     "train_with_pool",
     "train_fgsm",
     "trained_adversarial",
+    "refresh_history",
 ]
 
-# The paper's test errors for FC100-100-10 (§4.2): the adversarially trained network's
-# "below 1.2%" is an upper bound.
+# The paper's test errors (%) for FC100-100-10 (§4.2): the adversarially trained
+# network's "below 1.2%" is an upper bound, dropout's "about 1.3%" approximate.
 PAPER_SECTION_4_2 = {"adversarial pool": 1.2, "weight decay alone": 1.6, "dropout": 1.3}
-VARIANTS = ("pool", "fgsm")
+VARIANTS = ("baseline", "pool", "fgsm")
+
+
+def _check_common(settings) -> None:
+    for name in ("epochs", "batch_size"):
+        _v.check_int(getattr(settings, name), name, low=1)
+    _v.check_real(settings.learning_rate, "learning_rate", low=0, low_open=True)
+
+
+@dataclass(frozen=True)
+class BaselineSettings:
+    """How `train_baseline` trains: minibatch Adam on cross-entropy + weight decay, with
+    dropout of the inputs and of the hidden units at the given rates (0: none)."""
+
+    dropout_input: float = 0.0
+    dropout_hidden: float = 0.0
+    epochs: int = 30
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+
+    def __post_init__(self):
+        _v.check_real(self.dropout_input, "dropout_input", low=0, high=1, high_open=True)
+        _v.check_real(self.dropout_hidden, "dropout_hidden", low=0, high=1, high_open=True)
+        _check_common(self)
+
+    def as_dict(self) -> dict:
+        """Every setting, for the cache key."""
+        return {"variant": "baseline", **asdict(self)}
 
 
 @dataclass(frozen=True)
 class PoolSettings:
-    """How `train_with_pool` trains: the pool, its refreshes, the mix and the optimiser.
+    """How `train_with_pool` trains: the pools, their refreshes, the mix and the optimiser.
 
-    pool_size: adversarial examples kept. refresh_fraction: share of the pool replaced
-    at each refresh (the first refresh fills it). refresh_every: epochs between
-    refreshes. mix: share of each minibatch taken from the pool. reading: the search's
-    target choice ("random": a random wrong label, the book's Table 1 reading).
-    search_iterations, c_steps: the search's L-BFGS iterations per c and values of c.
+    layers: whose outputs get a pool, 0 the pixels and k the k-th hidden layer (a pool of
+    hidden activations trains only the layers above it). pool_size: examples kept per
+    pool. refresh_fraction: share of a pool replaced at each refresh (the first refresh
+    fills it). refresh_every: epochs between refreshes. mix: share of each minibatch taken
+    from the pools (split evenly between them). reading: the search's target choice
+    ("random": a random wrong label, the book's Table 1 reading). search_iterations,
+    c_steps: the search's L-BFGS iterations per c and values of c.
     """
 
+    layers: tuple = (0,)
     pool_size: int = 10_000
-    refresh_fraction: float = 0.2
+    refresh_fraction: float = 0.1
     refresh_every: int = 1
     mix: float = 0.5
     epochs: int = 30
@@ -75,23 +114,32 @@ class PoolSettings:
     c_steps: int = 10
 
     def __post_init__(self):
-        for name in ("pool_size", "refresh_every", "epochs", "batch_size"):
+        if not isinstance(self.layers, tuple) or not self.layers:
+            raise TypeError(f"layers must be a non-empty tuple of ints, got {self.layers!r}")
+        for k in self.layers:
+            _v.check_int(k, "layers", low=0)
+        if list(self.layers) != sorted(set(self.layers)):
+            raise ValueError(f"layers must be increasing without repeats, got {self.layers}")
+        for name in ("pool_size", "refresh_every", "search_iterations", "c_steps"):
             _v.check_int(getattr(self, name), name, low=1)
-        _v.check_int(self.search_iterations, "search_iterations", low=1)
-        _v.check_int(self.c_steps, "c_steps", low=1)
+        _check_common(self)
         _v.check_real(self.refresh_fraction, "refresh_fraction", low=0, high=1, low_open=True)
-        _v.check_real(self.mix, "mix", low=0, high=1, high_open=True)
-        _v.check_real(self.learning_rate, "learning_rate", low=0, low_open=True)
+        _v.check_real(self.mix, "mix", low=0, high=1, low_open=True, high_open=True)
         _v.check_choice(self.reading, "reading", ("random",))
         if round(self.mix * self.batch_size) >= self.batch_size:
             raise ValueError(
                 f"mix * batch_size must leave room for clean digits, got mix={self.mix} "
                 f"with batch_size={self.batch_size}"
             )
+        if round(self.mix * self.batch_size) < len(self.layers):
+            raise ValueError(
+                f"mix * batch_size must give each of the {len(self.layers)} pools at least one "
+                f"example per batch, got mix={self.mix} with batch_size={self.batch_size}"
+            )
 
     def as_dict(self) -> dict:
         """Every setting, for the cache key."""
-        return {"variant": "pool", **asdict(self)}
+        return {"variant": "pool", **asdict(self), "layers": list(self.layers)}
 
 
 @dataclass(frozen=True)
@@ -107,99 +155,18 @@ class FGSMTrainingSettings:
     def __post_init__(self):
         _v.check_real(self.alpha, "alpha", low=0, high=1)
         _v.check_real(self.epsilon, "epsilon", low=0)
-        for name in ("epochs", "batch_size"):
-            _v.check_int(getattr(self, name), name, low=1)
-        _v.check_real(self.learning_rate, "learning_rate", low=0, low_open=True)
+        _check_common(self)
 
     def as_dict(self) -> dict:
         """Every setting, for the cache key."""
         return {"variant": "fgsm", **asdict(self)}
 
 
-# ---------------------------------------------------------------------------
-# minibatches that mix clean digits and pool examples
-
-
-def batch_plan(n_clean: int, pool_filled: int, batch_size: int, mix: float, rng) -> list:
-    """One epoch's minibatches as ``(clean indices, pool indices)`` pairs.
-
-    Each batch holds ``round(mix * batch_size)`` pool examples (none while the pool is
-    empty) drawn at random without replacement when the pool is large enough, and the rest
-    clean digits; the clean digits are shuffled and each is seen once per epoch.
-    """
-    k = round(mix * batch_size) if pool_filled > 0 else 0
-    order = rng.permutation(n_clean)
-    plan = []
-    for start in range(0, n_clean, batch_size - k):
-        clean = order[start : start + batch_size - k]
-        n_pool = k if len(clean) == batch_size - k else round(len(clean) * k / (batch_size - k))
-        pool = rng.choice(pool_filled, size=n_pool, replace=n_pool > pool_filled) if k else []
-        plan.append((clean, np.asarray(pool, dtype=np.int64)))
-    return plan
-
-
-def assemble_batch(x, y, x_pool, y_pool, clean, pool):
-    """The minibatch ``(images, labels)``: the chosen clean digits, then the chosen pool
-    examples, each labelled with its original digit's label."""
-    xb = np.concatenate([x[clean], x_pool[pool]]).astype(np.float32)
-    yb = np.concatenate([y[clean], y_pool[pool]]).astype(np.int64)
-    return xb, yb
+_SETTINGS = {"baseline": BaselineSettings, "pool": PoolSettings, "fgsm": FGSMTrainingSettings}
 
 
 # ---------------------------------------------------------------------------
-# the pool
-
-
-def _new_examples(model, x, y, count: int, rng, settings: PoolSettings, seed: int):
-    """Up to `count` minimal-distortion examples (§4.1) of the current model, searched on
-    twice as many random training digits it gets right (some searches fail): ``(images,
-    original labels, their distortions)``."""
-    from .attacks.readings import targets_for
-    from .attacks.search import minimal_distortion
-
-    right = np.flatnonzero(predict_labels(model, x) == y)
-    rows = np.sort(rng.choice(right, size=min(2 * count, len(right)), replace=False))
-    if len(rows) == 0:
-        return x[:0], y[:0], np.zeros(0)
-    found = minimal_distortion(
-        model,
-        x[rows],
-        y[rows],
-        targets_for(settings.reading),
-        max_iterations=settings.search_iterations,
-        c_steps=settings.c_steps,
-        seed=seed,
-        progress=False,
-    )
-    ok = np.flatnonzero(found.success)[:count]
-    return np.asarray(found.x_adv)[ok], y[rows][ok], np.asarray(found.distortion)[ok]
-
-
-def _refresh(pool: dict, model, x, y, rng, settings: PoolSettings, seed: int) -> dict:
-    """Fill the pool, or replace a random `refresh_fraction` of it, with new examples;
-    slots whose search failed keep their old example (or stay empty)."""
-    filled = pool["filled"]
-    filling = filled < settings.pool_size
-    if filling:
-        slots = np.arange(filled, settings.pool_size)
-    else:
-        n = max(1, round(settings.refresh_fraction * settings.pool_size))
-        slots = rng.choice(settings.pool_size, size=n, replace=False)
-    xa, ya, dist = _new_examples(model, x, y, len(slots), rng, settings, seed)
-    asked, slots = len(slots), slots[: len(xa)]
-    pool["x"][slots], pool["y"][slots] = xa, ya
-    if filling:
-        pool["filled"] = filled + len(slots)
-    return {
-        "kind": "fill" if filling else "replace",
-        "asked": int(asked),
-        "new": int(len(xa)),
-        "mean_distortion": float(dist.mean()) if len(dist) else None,
-    }
-
-
-# ---------------------------------------------------------------------------
-# training
+# the shared training loop
 
 
 def _check_fc(name: str) -> None:
@@ -218,90 +185,179 @@ def _check_xy(x, y, x_test, y_test):
     return x, y, x_test, y_test
 
 
-def _step_function(model, optimizer):
-    """One Adam step on the model's loss: mean cross-entropy + its weight decay (§2)."""
+def _check_settings(settings, kind):
+    settings = kind() if settings is None else settings
+    if not isinstance(settings, kind):
+        raise TypeError(
+            f"settings must be a {kind.__name__} or None, got {type(settings).__name__}"
+        )
+    return settings
+
+
+def _step_function(model, batch_loss, learning_rate: float):
+    """One Adam step on ``batch_loss(xb, yb, pools)``, which includes the weight decay."""
     import keras
     import tensorflow as tf
 
-    ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    optimizer = keras.optimizers.Adam(learning_rate)
     variables = model.trainable_variables
 
     @tf.function
-    def step(xb, yb):
+    def step(xb, yb, pools):
         with tf.GradientTape() as tape:
-            loss = ce(yb, model(xb, training=True)) + _regularization(model)
+            loss = batch_loss(xb, yb, pools)
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
         return loss
 
     return step
 
 
-def train_with_pool(
-    name: str, x, y, *, seed: int = 0, settings=None, x_test=None, y_test=None, progress=None
-) -> TrainingResult:
-    """Train the FC paper model `name` on (x, y) mixed with a refreshed pool of its own
-    adversarial examples (§4.2); same seed, same weights.
-
-    Before every `refresh_every`-th epoch (not the first: the model must have learnt
-    something for its adversarial examples to mean anything) the pool is filled, later
-    partly replaced, by minimal-distortion examples of the current model. ``info["epochs"]``
-    holds per epoch the loss, training error, test error (with x_test, y_test) and the
-    refresh (new examples, their mean distortion) made before it.
-    """
+def _train(name, data, seed, settings, progress, make_loss, pools=None, refresh=None):
+    """Build `name` with `seed` and run the epoch loop shared by every variant: before an
+    epoch an optional `refresh` of the `pools`, then one Adam step per planned minibatch,
+    then the epoch's loss and errors recorded (``info["epochs"]``)."""
     import keras
 
-    _check_fc(name)
-    settings = PoolSettings() if settings is None else settings
-    if not isinstance(settings, PoolSettings):
-        raise TypeError(f"settings must be a PoolSettings or None, got {type(settings).__name__}")
-    x, y, x_test, y_test = _check_xy(x, y, x_test, y_test)
-    seed = _v.check_seed(seed)
-    progress = check_progress(progress)
+    (x, y), (x_test, y_test) = data
     model = build(name, seed=seed)
     deterministic_ops()
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
-    step = _step_function(model, keras.optimizers.Adam(settings.learning_rate))
-    pool = {"x": np.zeros((settings.pool_size, N_PIXELS), np.float32), "filled": 0}
-    pool["y"] = np.zeros(settings.pool_size, np.int64)
-    start, epochs, refreshes = time.perf_counter(), [], 0
-    bar = (
-        progress_bar(settings.epochs, f"adversarial training {name}", "epoch") if progress else None
-    )
+    pools = [] if pools is None else pools(model)
+    step = _step_function(model, make_loss(model), settings.learning_rate)
+    mix = getattr(settings, "mix", 0.0)
+    start, epochs = time.perf_counter(), []
+    bar = progress_bar(settings.epochs, f"training {name}", "epoch") if progress else None
     try:
         for epoch in range(settings.epochs):
             record = {"epoch": epoch + 1}
-            if epoch > 0 and epoch % settings.refresh_every == 0:
-                record["refresh"] = _refresh(pool, model, x, y, rng, settings, seed + epoch)
-                refreshes += 1
-            record["pool_filled"] = pool["filled"]
-            plan = batch_plan(len(x), pool["filled"], settings.batch_size, settings.mix, rng)
-            losses = [
-                float(step(*assemble_batch(x, y, pool["x"], pool["y"], clean, chosen)))
-                for clean, chosen in plan
-            ]
+            if refresh is not None and epoch > 0 and epoch % settings.refresh_every == 0:
+                record["refresh"] = [
+                    refresh(p, model, x, y, rng, settings, seed + epoch) for p in pools
+                ]
+            record["pool_filled"] = [p["filled"] for p in pools]
+            plan = batch_plan(len(x), record["pool_filled"], settings.batch_size, mix, rng)
+            losses = [float(step(*assemble_batch(x, y, pools, *batch))) for batch in plan]
             record["loss"] = float(np.mean(losses))
             record["train_error"] = error_rate(model, x, y)
             if x_test is not None:
                 record["test_error"] = error_rate(model, x_test, y_test)
             epochs.append(record)
             if bar is not None:
-                bar.set_postfix(loss=f"{record['loss']:.4g}", pool=pool["filled"], refresh=False)
+                shown = {"loss": f"{record['loss']:.4g}"}
+                if x_test is not None:
+                    shown["test error"] = f"{record['test_error']:.2%}"
+                bar.set_postfix(shown, refresh=False)
                 bar.update(1)
     finally:
         if bar is not None:
             bar.close()
+    return model, epochs, start
+
+
+def _cross_entropy(reduction="sum_over_batch_size"):
+    """Cross-entropy from logits: their mean, or per example with ``reduction=None``."""
+    import keras
+
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=reduction)
+
+
+# ---------------------------------------------------------------------------
+# the variants
+
+
+def _dropout_forward(model, settings: BaselineSettings, seed: int):
+    """The model's forward pass with dropout on its inputs and hidden outputs (training
+    only; Keras scales the kept units by 1/(1 − rate), so the test-time model is `model`)."""
+    import keras
+
+    dense = dense_layers(model)
+    rates = [settings.dropout_input] + [settings.dropout_hidden] * (len(dense) - 1)
+    drops = [
+        keras.layers.Dropout(rate, seed=seed + i) if rate > 0 else None
+        for i, rate in enumerate(rates)
+    ]
+
+    def forward(xb):
+        h = xb
+        for drop, layer in zip(drops, dense, strict=True):
+            h = layer(drop(h, training=True) if drop is not None else h)
+        return h
+
+    return forward
+
+
+def train_baseline(
+    name: str, x, y, *, seed: int = 0, settings=None, x_test=None, y_test=None, progress=None
+) -> TrainingResult:
+    """Train the FC paper model `name` as the adversarial variants are trained, without
+    adversarial examples: weight decay alone, or with dropout (`BaselineSettings`)."""
+    _check_fc(name)
+    settings = _check_settings(settings, BaselineSettings)
+    data = _check_xy(x, y, x_test, y_test)
+    seed, progress = _v.check_seed(seed), check_progress(progress)
+    ce = _cross_entropy()
+
+    def make_loss(model):
+        forward = _dropout_forward(model, settings, seed)
+        return lambda xb, yb, pools: ce(yb, forward(xb)) + _regularization(model)
+
+    model, epochs, start = _train(name, _pairs(data), seed, settings, progress, make_loss)
+    return _result(model, name, settings, seed, _pairs(data), start, {"epochs": epochs})
+
+
+def train_with_pool(
+    name: str, x, y, *, seed: int = 0, settings=None, x_test=None, y_test=None, progress=None
+) -> TrainingResult:
+    """Train the FC paper model `name` on (x, y) mixed with refreshed pools of its own
+    adversarial examples (§4.2), one per layer in ``settings.layers``; same seed, same
+    weights.
+
+    Before every `refresh_every`-th epoch (not the first: the model must have learnt
+    something for its adversarial examples to mean anything) each pool is filled, later
+    partly replaced, by minimal-distortion examples of the current model at its layer.
+    ``info["epochs"]`` holds per epoch the loss, training and test errors and the
+    refreshes (per pool: new examples, their mean distortion) made before it.
+    """
+    import tensorflow as tf
+
+    _check_fc(name)
+    settings = _check_settings(settings, PoolSettings)
+    data = _check_xy(x, y, x_test, y_test)
+    seed, progress = _v.check_seed(seed), check_progress(progress)
+    ce = _cross_entropy(reduction=None)
+    state = {}
+
+    def pools(model):
+        state["pools"] = new_pools(model, settings)
+        return state["pools"]
+
+    def make_loss(model):
+        uppers = [p["maps"][1] for p in state["pools"]]
+
+        def loss(xb, yb, extra):
+            terms = [ce(yb, model(xb, training=True))]
+            terms += [
+                ce(yl, up(h, training=True)) for up, (h, yl) in zip(uppers, extra, strict=True)
+            ]
+            return tf.reduce_mean(tf.concat(terms, axis=0)) + _regularization(model)
+
+        return loss
+
+    model, epochs, start = _train(
+        name, _pairs(data), seed, settings, progress, make_loss, pools, refresh
+    )
+    refreshes = sum(1 for e in epochs if "refresh" in e)
     extra = {"epochs": epochs, "refreshes": refreshes}
-    return _result(model, name, "pool", settings, seed, (x, y), (x_test, y_test), start, extra)
+    return _result(model, name, settings, seed, _pairs(data), start, extra)
 
 
 def fgsm_loss(model, xb, yb, alpha: float, epsilon: float):
     """J̃ = αJ(x) + (1−α)J(clip(x + ε·sign∇ₓJ(x), 0, 1)) + weight decay (Goodfellow et al.
     2015, eq. 6), J the mean cross-entropy; the adversarial point is held constant."""
-    import keras
     import tensorflow as tf
 
-    ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    ce = _cross_entropy()
     xb = tf.convert_to_tensor(xb, tf.float32)
     with tf.GradientTape() as tape:
         tape.watch(xb)
@@ -316,44 +372,33 @@ def fgsm_loss(model, xb, yb, alpha: float, epsilon: float):
 def train_fgsm(
     name: str, x, y, *, seed: int = 0, settings=None, x_test=None, y_test=None, progress=None
 ) -> TrainingResult:
-    """Train the FC paper model `name` on the FGSM objective (`fgsm_loss`) with the
-    shared minibatch Adam stage; same seed, same weights."""
+    """Train the FC paper model `name` on the FGSM objective (`fgsm_loss`) in the shared
+    epoch loop; same seed, same weights."""
     _check_fc(name)
-    settings = FGSMTrainingSettings() if settings is None else settings
-    if not isinstance(settings, FGSMTrainingSettings):
-        raise TypeError(
-            f"settings must be an FGSMTrainingSettings or None, got {type(settings).__name__}"
-        )
-    x, y, x_test, y_test = _check_xy(x, y, x_test, y_test)
-    seed = _v.check_seed(seed)
-    progress = check_progress(progress)
-    model = build(name, seed=seed)
-    deterministic_ops()
-    adam = TrainingSettings(
-        method="adam",
-        epochs=settings.epochs,
-        batch_size=settings.batch_size,
-        learning_rate=settings.learning_rate,
-    )
+    settings = _check_settings(settings, FGSMTrainingSettings)
+    data = _check_xy(x, y, x_test, y_test)
+    seed, progress = _v.check_seed(seed), check_progress(progress)
     a, e = settings.alpha, settings.epsilon
-    start = time.perf_counter()
-    bar = progress_bar(settings.epochs, f"FGSM training {name}", "epoch") if progress else None
-    try:
-        loss = lambda xb, yb: fgsm_loss(model, xb, yb, a, e)  # noqa: E731
-        out = _adam(model.trainable_variables, loss, (x, y), adam, seed, bar)
-    finally:
-        if bar is not None:
-            bar.close()
-    extra = {"final_loss": out["final_loss"]}
-    return _result(model, name, "fgsm", settings, seed, (x, y), (x_test, y_test), start, extra)
+
+    def make_loss(model):
+        return lambda xb, yb, pools: fgsm_loss(model, xb, yb, a, e)
+
+    model, epochs, start = _train(name, _pairs(data), seed, settings, progress, make_loss)
+    return _result(model, name, settings, seed, _pairs(data), start, {"epochs": epochs})
 
 
-def _result(model, name, variant, settings, seed, train, test, start, extra) -> TrainingResult:
+def _pairs(data):
+    x, y, x_test, y_test = data
+    return (x, y), (x_test, y_test)
+
+
+def _result(model, name, settings, seed, data, start, extra) -> TrainingResult:
     """The trained model and its info: what determined it, its own records (`extra`), the
     time since `start`, and its errors on the training and (if given) the test digits."""
+    train, test = data
     info = {
         "model": name,
-        "variant": variant,
+        "variant": settings.as_dict()["variant"],
         "settings": settings.as_dict(),
         "seed": seed,
         "n_train": int(len(train[0])),
@@ -366,40 +411,39 @@ def _result(model, name, variant, settings, seed, train, test, start, extra) -> 
     return TrainingResult(model=model, info=info)
 
 
+_TRAINERS = {"baseline": train_baseline, "pool": train_with_pool, "fgsm": train_fgsm}
+
+
 def trained_adversarial(
     name: str,
     data,
     *,
     seed: int = 0,
     settings=None,
-    variant: str = "pool",
     retrain: bool = False,
     verbose: bool = True,
     progress=None,
 ) -> TrainingResult:
-    """`name` trained on `data.x_train` with adversarial examples (`variant` "pool": §4.2's
-    refreshed pool; "fgsm": Goodfellow et al.'s objective), from the shared model cache or
-    trained now and cached; the test error on `data.x_test` is in the result's info."""
+    """`name` trained on `data.x_train` by the variant its `settings` name (a
+    `BaselineSettings`, `PoolSettings` or `FGSMTrainingSettings`), from the shared model
+    cache or trained now and cached; the test error on `data.x_test` is in its info."""
     _check_fc(name)
-    variant = _v.check_choice(variant, "variant", VARIANTS)
-    kind = PoolSettings if variant == "pool" else FGSMTrainingSettings
-    settings = kind() if settings is None else settings
-    if not isinstance(settings, kind):
+    if not isinstance(settings, tuple(_SETTINGS.values())):
         raise TypeError(
-            f"settings for variant {variant!r} must be a {kind.__name__} or None, "
+            "settings must be a BaselineSettings, PoolSettings or FGSMTrainingSettings, "
             f"got {type(settings).__name__}"
         )
+    variant = settings.as_dict()["variant"]
     check_data(data, ("x_train", "y_train", "x_test", "y_test", "fingerprint"))
     seed = _v.check_seed(seed)
     retrain = _v.check_bool(retrain, "retrain")
     verbose = _v.check_bool(verbose, "verbose")
     key = cache_key(name, data.fingerprint, seed, settings)
     key["adversarial"] = {"variant": variant, "module": "nbhelpers.adversarial_training"}
-    train_fn = train_with_pool if variant == "pool" else train_fgsm
     return cached(
         name,
         key,
-        lambda: train_fn(
+        lambda: _TRAINERS[variant](
             name,
             data.x_train,
             data.y_train,
@@ -409,7 +453,7 @@ def trained_adversarial(
             y_test=data.y_test,
             progress=progress,
         ),
-        label=f"{name} ({variant} adversarial training)",
+        label=f"{name} ({variant} training, seed {seed})",
         n=len(data.x_train),
         method=f"adversarial {variant}",
         verbose=verbose,
