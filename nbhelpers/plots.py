@@ -9,7 +9,7 @@ import numpy as np
 
 from ._validation import check_int, check_real, check_seed, check_str
 
-__all__ = ["image_grid", "filter_grid", "heatmap", "curves", "histogram_panels"]
+__all__ = ["image_grid", "filter_grid", "heatmap", "curves", "histogram_panels", "seed_bars"]
 
 
 def _check_labels(labels, name: str, n: int):
@@ -326,5 +326,43 @@ def histogram_panels(panels, *, bins=10, value_range=(0.0, 1.0), xlabel=None, nc
             ax.set_xlabel(xlabel, fontsize=8)
     axes[0, 0].set_ylabel("share", fontsize=8)
     axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def seed_bars(per_seed, *, ylabel=None, title=None, references=None, ax=None):
+    """One bar per row of ``per_seed`` (``{name: values over seeds}``) at their mean, with
+    each seed as a dot and the range as an error bar; ``references`` (``{label: value}``,
+    e.g. the paper's numbers) as dashed horizontal lines. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    if not isinstance(per_seed, dict) or not per_seed:
+        raise TypeError(f"per_seed must be a non-empty dict {{name: values}}, got {per_seed!r:.60}")
+    references = {} if references is None else references
+    if not isinstance(references, dict):
+        raise TypeError(f"references must be a dict {{label: value}}, got {references!r:.60}")
+    references = {k: check_real(v, f"references[{k!r}]") for k, v in references.items()}
+    rows = {}
+    for name, values in per_seed.items():
+        ys = _as_floats(values, f"per_seed[{name!r}]", "an array of numbers", dtype=np.float64)
+        if ys.ndim != 1 or len(ys) == 0:
+            raise ValueError(f"per_seed[{name!r}] must be a non-empty 1-D array, got {ys.shape}")
+        rows[name] = ys
+    title, ylabel = (
+        check_str(v, n, allow_none=True) for v, n in ((title, "title"), (ylabel, "ylabel"))
+    )
+    fig, ax = plt.subplots(figsize=(6.5, 3.8)) if ax is None else (ax.figure, ax)
+    for i, ys in enumerate(rows.values()):
+        mean = ys.mean()
+        ax.bar(i, mean, color=f"C{i}", alpha=0.6, width=0.6)
+        ax.errorbar(i, mean, yerr=[[mean - ys.min()], [ys.max() - mean]], color="k", capsize=4)
+        ax.plot(np.full(len(ys), i), ys, "o", color="k", markersize=3)
+    for j, (label, value) in enumerate(references.items()):
+        ax.axhline(float(value), color=f"C{j + len(per_seed)}", linestyle="--", linewidth=1)
+        ax.annotate(label, (len(per_seed) - 0.5, float(value)), fontsize=8, va="bottom", ha="right")
+    ax.set_xticks(range(len(per_seed)), [str(n) for n in per_seed], rotation=20, ha="right")
+    for setter, value in ((ax.set_ylabel, ylabel), (ax.set_title, title)):
+        if value:
+            setter(value)
     fig.tight_layout()
     return fig

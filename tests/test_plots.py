@@ -120,3 +120,68 @@ def test_heatmap_colour_bar_names_its_unit_and_fits_a_page():
     )
     assert fig.axes[-1].get_ylabel() == "error (%)"
     assert fig.get_size_inches()[0] <= 7.5
+
+
+def _dashed(ax):
+    return [line for line in ax.lines if line.get_linestyle() == "--"]
+
+
+def test_seed_bars_one_bar_per_row_at_the_mean():
+    per_seed = {"weight decay": [1.0, 2.0, 4.5], "pool": np.array([0.5, 0.7]), 3: [2.0]}
+    fig = plots.seed_bars(
+        per_seed, references={"paper": 1.6, "baseline": 0.9}, ylabel="error (%)", title="t"
+    )
+    ax = fig.axes[0]
+    assert len(fig.axes) == 1
+    heights = [p.get_height() for p in ax.patches]
+    assert heights == pytest.approx([2.5, 0.6, 2.0])
+    assert [p.get_x() + p.get_width() / 2 for p in ax.patches] == pytest.approx([0, 1, 2])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["weight decay", "pool", "3"]
+    assert list(ax.get_xticks()) == [0, 1, 2]
+    assert ax.get_ylabel() == "error (%)" and ax.get_title() == "t"
+    # one dashed horizontal line per reference, at its value, labelled
+    assert [tuple(line.get_ydata()) for line in _dashed(ax)] == [(1.6, 1.6), (0.9, 0.9)]
+    assert [t.get_text() for t in ax.texts] == ["paper", "baseline"]
+
+
+def test_seed_bars_shows_each_seed_and_the_range():
+    fig = plots.seed_bars({"a": [1.0, 2.0, 6.0]})
+    ax = fig.axes[0]
+    dots = [line for line in ax.lines if line.get_marker() == "o"]
+    assert len(dots) == 1 and sorted(dots[0].get_ydata()) == [1.0, 2.0, 6.0]
+    assert set(dots[0].get_xdata()) == {0}
+    (bars,) = [c for c in ax.containers if hasattr(c, "has_yerr")]
+    caps = bars.lines[1]
+    assert sorted(float(np.ravel(cap.get_ydata())[0]) for cap in caps) == [1.0, 6.0]
+    assert not _dashed(ax) and not ax.texts  # no references, no lines
+    assert not ax.get_title() and not ax.get_ylabel()
+
+
+def test_seed_bars_draws_on_a_given_axes():
+    fig, (left, right) = plt.subplots(1, 2)
+    assert plots.seed_bars({"a": [1.0], "b": [2.0]}, ax=right) is fig
+    assert len(right.patches) == 2 and not left.patches
+
+
+def test_seed_bars_bad_input():
+    with pytest.raises(TypeError, match=r"per_seed must be a non-empty dict \{name: values\}"):
+        plots.seed_bars({})
+    with pytest.raises(TypeError, match="per_seed must be a non-empty dict"):
+        plots.seed_bars([1.0, 2.0])
+    with pytest.raises(ValueError, match=r"per_seed\['b'\] must be a non-empty 1-D array"):
+        plots.seed_bars({"a": [1.0], "b": []})
+    with pytest.raises(ValueError, match=r"per_seed\['a'\] must be a non-empty 1-D array"):
+        plots.seed_bars({"a": [[1.0, 2.0]]})
+    with pytest.raises(TypeError, match=r"per_seed\['a'\] must be an array of numbers"):
+        plots.seed_bars({"a": ["x"]})
+    with pytest.raises(TypeError, match=r"references must be a dict \{label: value\}"):
+        plots.seed_bars({"a": [1.0]}, references=[1.0])
+    with pytest.raises(TypeError, match="title must be a str or None"):
+        plots.seed_bars({"a": [1.0]}, title=3)
+    with pytest.raises(TypeError, match="ylabel must be a str or None"):
+        plots.seed_bars({"a": [1.0]}, ylabel=["e"])
+
+
+def test_seed_bars_names_a_reference_that_is_not_a_number():
+    with pytest.raises((TypeError, ValueError), match="references"):
+        plots.seed_bars({"a": [1.0]}, references={"paper": None})
