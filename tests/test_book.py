@@ -22,6 +22,7 @@ def test_toc_lists_chapters():
         "02_blind_spots",
         "03_across_models",
         "04_across_training_sets",
+        "07_adversarial_training",
         "08_layer_instability",
         "09_after_the_paper",
         "05_fidelity",
