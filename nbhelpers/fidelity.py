@@ -114,6 +114,14 @@ SOURCES = (
         "Table 4, mean transfer", "04_across_training_sets", ("summary",), ("summary",), "transfer"
     ),
     Cells(
+        "§4.2, training on adversarial examples (mean over seeds)",
+        "07_adversarial_training",
+        ("test_error_spread",),
+        ("test_error",),
+        "error",
+        {"mean": "error"},
+    ),
+    Cells(
         "Figure 7, noise σ = 1",
         "02_blind_spots",
         ("figure7_noise",),

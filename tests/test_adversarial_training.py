@@ -313,3 +313,29 @@ def test_the_cache_round_trip(data, cache, pooled, monkeypatch, capsys):
     other = dataclasses.replace(TINY, layers=(0, 1))
     assert A.trained_adversarial("FC100-100-10", data, seed=0, settings=other, verbose=False)
     assert len(list(cache.glob("*.npz"))) == 3  # the layers are part of the key
+
+
+def test_a_refresh_fills_the_slots_failed_searches_left_empty_first(monkeypatch):
+    """The first refresh fills the pool; one that comes back short leaves the end empty,
+    and the next refresh fills those slots before it replaces any old example."""
+    import nbhelpers.adversarial_pools as P
+
+    settings = A.PoolSettings(pool_size=10, refresh_fraction=0.3)
+    pool = {"layer": 0, "maps": None, "x": np.zeros((10, 2), np.float32), "filled": 0}
+    pool["y"] = np.zeros(10, np.int64)
+    found = iter([8, 3, 3])  # searches that succeed, per refresh
+
+    def fake(maps, model, x, y, count, rng, settings, seed):
+        n = min(count, next(found))
+        return np.full((n, 2), seed, np.float32), np.full(n, seed), np.full(n, 0.1)
+
+    monkeypatch.setattr(P, "_new_examples", fake)
+    rng = np.random.default_rng(0)
+    first = P.refresh(pool, None, None, None, rng, settings, seed=1)
+    assert (first["kind"], first["asked"], first["new"], pool["filled"]) == ("fill", 10, 8, 8)
+    second = P.refresh(pool, None, None, None, rng, settings, seed=2)
+    assert (second["kind"], second["asked"], second["new"]) == ("replace", 3, 3)
+    assert pool["filled"] == 10 and np.all(pool["x"][8:10] == 2)  # the empty end first
+    assert np.sum(pool["x"][:8, 0] == 2) == 1  # then one random old example
+    third = P.refresh(pool, None, None, None, rng, settings, seed=3)
+    assert third["new"] == 3 and np.sum(pool["x"][:, 0] == 3) == 3 and pool["filled"] == 10
