@@ -358,8 +358,10 @@ def seed_bars(per_seed, *, ylabel=None, title=None, references=None, ax=None):
         ax.errorbar(i, mean, yerr=[[mean - ys.min()], [ys.max() - mean]], color="k", capsize=4)
         ax.plot(np.full(len(ys), i), ys, "o", color="k", markersize=3)
     for j, (label, value) in enumerate(references.items()):
-        ax.axhline(float(value), color=f"C{j + len(per_seed)}", linestyle="--", linewidth=1)
-        ax.annotate(label, (len(per_seed) - 0.5, float(value)), fontsize=8, va="bottom", ha="right")
+        color = f"C{j + len(per_seed)}"
+        ax.axhline(value, color=color, linestyle="--", linewidth=1, label=str(label))
+    if references:
+        ax.legend(fontsize=8)
     ax.set_xticks(range(len(per_seed)), [str(n) for n in per_seed], rotation=20, ha="right")
     for setter, value in ((ax.set_ylabel, ylabel), (ax.set_title, title)):
         if value:

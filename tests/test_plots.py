@@ -141,7 +141,7 @@ def test_seed_bars_one_bar_per_row_at_the_mean():
     assert ax.get_ylabel() == "error (%)" and ax.get_title() == "t"
     # one dashed horizontal line per reference, at its value, labelled
     assert [tuple(line.get_ydata()) for line in _dashed(ax)] == [(1.6, 1.6), (0.9, 0.9)]
-    assert [t.get_text() for t in ax.texts] == ["paper", "baseline"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["paper", "baseline"]
 
 
 def test_seed_bars_shows_each_seed_and_the_range():
