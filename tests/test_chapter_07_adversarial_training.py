@@ -105,3 +105,13 @@ def test_the_robustness_numbers_are_sane(results):
                 assert 0 <= run[key] <= 100, (name, key)
     # the weight-decay network of another seed is not fooled by all of them
     assert np.mean([r["transfer_error"] for r in results["robustness"]["weight decay"]]) < 100
+
+
+def test_the_mixes_tried_are_reported_on_the_first_seed(written, results):
+    by_mix = results["mix_sensitivity"]
+    mix = written["parameters"]["variants"]["pool (every layer)"]["mix"]
+    expected = {"no pool (weight decay)", f"mix {mix:g} (above)"}
+    expected |= {f"mix {m:g}" for m in written["parameters"]["mixes"]}
+    assert set(by_mix) == expected
+    assert by_mix["no pool (weight decay)"] == results["test_error"]["weight decay"][0]
+    assert by_mix[f"mix {mix:g} (above)"] == results["test_error"]["pool (every layer)"][0]
