@@ -72,9 +72,11 @@ def test_the_differences_are_paired_by_seed(results):
 def test_the_verdict_says_what_the_numbers_say(results):
     best = results["test_error_spread"]["pool (every layer)"]["mean"]
     gain = results["difference_to_weight_decay"]["pool (every layer)"]
+    outcome = "better" if gain["high"] < 0 else "worse" if gain["low"] > 0 else "no different"
     assert results["verdict"] == {
         "below_1_2": best < PAPER_SECTION_4_2["adversarial pool"],
         "better_than_weight_decay": gain["high"] < 0,
+        "outcome": outcome,
     }
 
 
