@@ -61,27 +61,32 @@ PAPER_SECTION_4_2 = {"adversarial pool": 1.2, "weight decay alone": 1.6, "dropou
 VARIANTS = ("baseline", "pool", "fgsm")
 
 
-def _check_common(settings) -> None:
-    for name in ("epochs", "batch_size"):
-        _v.check_int(getattr(settings, name), name, low=1)
-    _v.check_real(settings.learning_rate, "learning_rate", low=0, low_open=True)
+@dataclass(frozen=True)
+class _Adam:
+    """What every variant shares: minibatch Adam on §2's loss for a number of epochs."""
+
+    epochs: int = 30
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+
+    def _check_adam(self) -> None:
+        for name in ("epochs", "batch_size"):
+            _v.check_int(getattr(self, name), name, low=1)
+        _v.check_real(self.learning_rate, "learning_rate", low=0, low_open=True)
 
 
 @dataclass(frozen=True)
-class BaselineSettings:
+class BaselineSettings(_Adam):
     """How `train_baseline` trains: minibatch Adam on cross-entropy + weight decay, with
     dropout of the inputs and of the hidden units at the given rates (0: none)."""
 
     dropout_input: float = 0.0
     dropout_hidden: float = 0.0
-    epochs: int = 30
-    batch_size: int = 128
-    learning_rate: float = 1e-3
 
     def __post_init__(self):
         _v.check_real(self.dropout_input, "dropout_input", low=0, high=1, high_open=True)
         _v.check_real(self.dropout_hidden, "dropout_hidden", low=0, high=1, high_open=True)
-        _check_common(self)
+        self._check_adam()
 
     def as_dict(self) -> dict:
         """Every setting, for the cache key."""
@@ -89,7 +94,7 @@ class BaselineSettings:
 
 
 @dataclass(frozen=True)
-class PoolSettings:
+class PoolSettings(_Adam):
     """How `train_with_pool` trains: the pools, their refreshes, the mix and the optimiser.
 
     layers: whose outputs get a pool, 0 the pixels and k the k-th hidden layer (a pool of
@@ -106,9 +111,6 @@ class PoolSettings:
     refresh_fraction: float = 0.1
     refresh_every: int = 1
     mix: float = 0.5
-    epochs: int = 30
-    batch_size: int = 128
-    learning_rate: float = 1e-3
     reading: str = "random"
     search_iterations: int = 100
     c_steps: int = 10
@@ -122,7 +124,7 @@ class PoolSettings:
             raise ValueError(f"layers must be increasing without repeats, got {self.layers}")
         for name in ("pool_size", "refresh_every", "search_iterations", "c_steps"):
             _v.check_int(getattr(self, name), name, low=1)
-        _check_common(self)
+        self._check_adam()
         _v.check_real(self.refresh_fraction, "refresh_fraction", low=0, high=1, low_open=True)
         _v.check_real(self.mix, "mix", low=0, high=1, low_open=True, high_open=True)
         _v.check_choice(self.reading, "reading", ("random",))
@@ -143,19 +145,16 @@ class PoolSettings:
 
 
 @dataclass(frozen=True)
-class FGSMTrainingSettings:
+class FGSMTrainingSettings(_Adam):
     """How `train_fgsm` trains: J̃ = αJ(x) + (1−α)J(x + ε·sign∇ₓJ) (Goodfellow et al. 2015)."""
 
     alpha: float = 0.5
     epsilon: float = 0.25
-    epochs: int = 30
-    batch_size: int = 128
-    learning_rate: float = 1e-3
 
     def __post_init__(self):
         _v.check_real(self.alpha, "alpha", low=0, high=1)
         _v.check_real(self.epsilon, "epsilon", low=0)
-        _check_common(self)
+        self._check_adam()
 
     def as_dict(self) -> dict:
         """Every setting, for the cache key."""
