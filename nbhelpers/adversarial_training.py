@@ -40,7 +40,6 @@ from .training import TrainingResult, _regularization, cache_key, cached, check_
 
 __all__ = [
     "PAPER_SECTION_4_2",
-    "VARIANTS",
     "BaselineSettings",
     "PoolSettings",
     "FGSMTrainingSettings",
@@ -58,7 +57,6 @@ __all__ = [
 # The paper's test errors (%) for FC100-100-10 (§4.2): the adversarially trained
 # network's "below 1.2%" is an upper bound, dropout's "about 1.3%" approximate.
 PAPER_SECTION_4_2 = {"adversarial pool": 1.2, "weight decay alone": 1.6, "dropout": 1.3}
-VARIANTS = ("baseline", "pool", "fgsm")
 
 
 @dataclass(frozen=True)
