@@ -159,9 +159,6 @@ class FGSMTrainingSettings(_Adam):
         return {"variant": "fgsm", **asdict(self)}
 
 
-_SETTINGS = {"baseline": BaselineSettings, "pool": PoolSettings, "fgsm": FGSMTrainingSettings}
-
-
 # ---------------------------------------------------------------------------
 # the shared training loop
 
@@ -182,13 +179,17 @@ def _check_xy(x, y, x_test, y_test):
     return x, y, x_test, y_test
 
 
-def _check_settings(settings, kind):
+def _checked(name, settings, kind, x, y, x_test, y_test, seed, progress):
+    """Every trainer's door: the model name, its settings (`kind`, default if None), the
+    data as ``((x, y), (x_test, y_test))``, the seed and the progress flag."""
+    _check_fc(name)
     settings = kind() if settings is None else settings
     if not isinstance(settings, kind):
         raise TypeError(
             f"settings must be a {kind.__name__} or None, got {type(settings).__name__}"
         )
-    return settings
+    x, y, x_test, y_test = _check_xy(x, y, x_test, y_test)
+    return settings, ((x, y), (x_test, y_test)), _v.check_seed(seed), check_progress(progress)
 
 
 def _step_function(model, batch_loss, learning_rate: float):
@@ -209,10 +210,11 @@ def _step_function(model, batch_loss, learning_rate: float):
     return step
 
 
-def _train(name, data, seed, settings, progress, make_loss, pools=None, refresh=None):
-    """Build `name` with `seed` and run the epoch loop shared by every variant: before an
-    epoch an optional `refresh` of the `pools`, then one Adam step per planned minibatch,
-    then the epoch's loss and errors recorded (``info["epochs"]``)."""
+def _train(name, data, seed, settings, progress, make_loss, pooled=False):
+    """Build `name` with `seed` and run the epoch loop shared by every variant: with
+    `pooled`, the pools of ``settings.layers`` refreshed before an epoch; then one Adam step
+    per planned minibatch on ``make_loss(model, pools)``; then the epoch's loss and errors
+    recorded. Returns the model, the epochs' records and the start time."""
     import keras
 
     (x, y), (x_test, y_test) = data
@@ -220,15 +222,15 @@ def _train(name, data, seed, settings, progress, make_loss, pools=None, refresh=
     deterministic_ops()
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
-    pools = [] if pools is None else pools(model)
-    step = _step_function(model, make_loss(model), settings.learning_rate)
+    pools = new_pools(model, settings) if pooled else []
+    step = _step_function(model, make_loss(model, pools), settings.learning_rate)
     mix = getattr(settings, "mix", 0.0)
     start, epochs = time.perf_counter(), []
     bar = progress_bar(settings.epochs, f"training {name}", "epoch") if progress else None
     try:
         for epoch in range(settings.epochs):
             record = {"epoch": epoch + 1}
-            if refresh is not None and epoch > 0 and epoch % settings.refresh_every == 0:
+            if pooled and epoch > 0 and epoch % settings.refresh_every == 0:
                 record["refresh"] = [
                     refresh(p, model, x, y, rng, settings, seed + epoch) for p in pools
                 ]
@@ -289,18 +291,17 @@ def train_baseline(
 ) -> TrainingResult:
     """Train the FC paper model `name` as the adversarial variants are trained, without
     adversarial examples: weight decay alone, or with dropout (`BaselineSettings`)."""
-    _check_fc(name)
-    settings = _check_settings(settings, BaselineSettings)
-    data = _check_xy(x, y, x_test, y_test)
-    seed, progress = _v.check_seed(seed), check_progress(progress)
+    settings, data, seed, progress = _checked(
+        name, settings, BaselineSettings, x, y, x_test, y_test, seed, progress
+    )
     ce = _cross_entropy()
 
-    def make_loss(model):
+    def make_loss(model, pools):
         forward = _dropout_forward(model, settings, seed)
-        return lambda xb, yb, pools: ce(yb, forward(xb)) + _regularization(model)
+        return lambda xb, yb, extra: ce(yb, forward(xb)) + _regularization(model)
 
-    model, epochs, start = _train(name, _pairs(data), seed, settings, progress, make_loss)
-    return _result(model, name, settings, seed, _pairs(data), start, {"epochs": epochs})
+    model, epochs, start = _train(name, data, seed, settings, progress, make_loss)
+    return _result(model, name, settings, seed, data, start, {"epochs": epochs})
 
 
 def train_with_pool(
@@ -318,19 +319,13 @@ def train_with_pool(
     """
     import tensorflow as tf
 
-    _check_fc(name)
-    settings = _check_settings(settings, PoolSettings)
-    data = _check_xy(x, y, x_test, y_test)
-    seed, progress = _v.check_seed(seed), check_progress(progress)
+    settings, data, seed, progress = _checked(
+        name, settings, PoolSettings, x, y, x_test, y_test, seed, progress
+    )
     ce = _cross_entropy(reduction=None)
-    state = {}
 
-    def pools(model):
-        state["pools"] = new_pools(model, settings)
-        return state["pools"]
-
-    def make_loss(model):
-        uppers = [p["maps"][1] for p in state["pools"]]
+    def make_loss(model, pools):
+        uppers = [p["maps"][1] for p in pools]
 
         def loss(xb, yb, extra):
             terms = [ce(yb, model(xb, training=True))]
@@ -341,12 +336,10 @@ def train_with_pool(
 
         return loss
 
-    model, epochs, start = _train(
-        name, _pairs(data), seed, settings, progress, make_loss, pools, refresh
-    )
+    model, epochs, start = _train(name, data, seed, settings, progress, make_loss, pooled=True)
     refreshes = sum(1 for e in epochs if "refresh" in e)
     extra = {"epochs": epochs, "refreshes": refreshes}
-    return _result(model, name, settings, seed, _pairs(data), start, extra)
+    return _result(model, name, settings, seed, data, start, extra)
 
 
 def fgsm_loss(model, xb, yb, alpha: float, epsilon: float):
@@ -371,22 +364,16 @@ def train_fgsm(
 ) -> TrainingResult:
     """Train the FC paper model `name` on the FGSM objective (`fgsm_loss`) in the shared
     epoch loop; same seed, same weights."""
-    _check_fc(name)
-    settings = _check_settings(settings, FGSMTrainingSettings)
-    data = _check_xy(x, y, x_test, y_test)
-    seed, progress = _v.check_seed(seed), check_progress(progress)
+    settings, data, seed, progress = _checked(
+        name, settings, FGSMTrainingSettings, x, y, x_test, y_test, seed, progress
+    )
     a, e = settings.alpha, settings.epsilon
 
-    def make_loss(model):
-        return lambda xb, yb, pools: fgsm_loss(model, xb, yb, a, e)
+    def make_loss(model, pools):
+        return lambda xb, yb, extra: fgsm_loss(model, xb, yb, a, e)
 
-    model, epochs, start = _train(name, _pairs(data), seed, settings, progress, make_loss)
-    return _result(model, name, settings, seed, _pairs(data), start, {"epochs": epochs})
-
-
-def _pairs(data):
-    x, y, x_test, y_test = data
-    return (x, y), (x_test, y_test)
+    model, epochs, start = _train(name, data, seed, settings, progress, make_loss)
+    return _result(model, name, settings, seed, data, start, {"epochs": epochs})
 
 
 def _result(model, name, settings, seed, data, start, extra) -> TrainingResult:
@@ -408,7 +395,11 @@ def _result(model, name, settings, seed, data, start, extra) -> TrainingResult:
     return TrainingResult(model=model, info=info)
 
 
-_TRAINERS = {"baseline": train_baseline, "pool": train_with_pool, "fgsm": train_fgsm}
+_TRAINERS = {
+    BaselineSettings: train_baseline,
+    PoolSettings: train_with_pool,
+    FGSMTrainingSettings: train_fgsm,
+}
 
 
 def trained_adversarial(
@@ -425,7 +416,7 @@ def trained_adversarial(
     `BaselineSettings`, `PoolSettings` or `FGSMTrainingSettings`), from the shared model
     cache or trained now and cached; the test error on `data.x_test` is in its info."""
     _check_fc(name)
-    if not isinstance(settings, tuple(_SETTINGS.values())):
+    if type(settings) not in _TRAINERS:
         raise TypeError(
             "settings must be a BaselineSettings, PoolSettings or FGSMTrainingSettings, "
             f"got {type(settings).__name__}"
@@ -440,7 +431,7 @@ def trained_adversarial(
     return cached(
         name,
         key,
-        lambda: _TRAINERS[variant](
+        lambda: _TRAINERS[type(settings)](
             name,
             data.x_train,
             data.y_train,
