@@ -8,14 +8,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: book test lint clean browser
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock pyproject.toml tools/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
-	$(VENV)/bin/python -m pip install -q -r requirements.lock -e ".[book,test]"
+	$(VENV)/bin/python -m pip install -q -r requirements.lock -e ".[test]" -e tools
 	touch $(STAMP)
 
 book: $(STAMP)
-	$(VENV)/bin/python -m nbhelpers.book build --profile $(PROFILE) --edition $(EDITION)
+	$(VENV)/bin/python -m bookkit build --profile $(PROFILE) --edition $(EDITION)
 
 test: $(STAMP) browser
 	$(VENV)/bin/python -m pytest

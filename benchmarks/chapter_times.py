@@ -7,7 +7,7 @@ twice to see a build with every model already trained. Prints figures; asserts
 nothing. For the paper's scale without a network, point it at a local MNIST:
 
     NBHELPERS_MNIST=/path/to/mnist python benchmarks/chapter_times.py --profile full
-    python benchmarks/chapter_times.py --profile smoke 02_blind_spots
+    python benchmarks/chapter_times.py --profile smoke 03_blind_spots
 """
 
 import argparse
@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from nbhelpers import book
+from bookkit import build, toc
 
 
 def machine() -> str:
@@ -36,12 +36,12 @@ def main():
     args = ap.parse_args()
     out = Path(args.out or tempfile.mkdtemp(prefix="chapter-times-"))
     os.environ.setdefault("NBHELPERS_CACHE", str(out / "cache"))
-    chapters = [nb for nb in book.chapters() if not args.chapters or nb.stem in args.chapters]
+    chapters = [nb for nb in toc.chapters() if not args.chapters or nb.stem in args.chapters]
     print(f"profile {args.profile}, {machine()}, model cache {os.environ['NBHELPERS_CACHE']}")
     times = {}
     for nb in chapters:
         start = time.perf_counter()
-        book.execute(nb, out, args.profile)
+        build.execute(nb, out, args.profile)
         times[nb.stem] = time.perf_counter() - start
     print(f"\n{'chapter':28s} {'minutes':>8s}")
     for stem, seconds in times.items():

@@ -81,7 +81,7 @@ SOURCES = (
     ),
     Cells(
         "Table 1",
-        "02_blind_spots",
+        "03_blind_spots",
         ("table1",),
         ("table1",),
         "distortion",
@@ -89,16 +89,16 @@ SOURCES = (
     ),
     Cells(
         "Table 2",
-        "03_across_models",
+        "04_across_models",
         ("table2",),
         ("table2",),
         "transfer",
         {**dict.fromkeys(TABLE2_MODELS, "transfer"), "distortion": "distortion"},
     ),
-    Cells("Table 2, mean transfer", "03_across_models", ("summary",), ("summary",), "transfer"),
+    Cells("Table 2, mean transfer", "04_across_models", ("summary",), ("summary",), "transfer"),
     Cells(
         "Table 3",
-        "04_across_training_sets",
+        "05_across_training_sets",
         ("table3",),
         ("table3",),
         "error",
@@ -109,13 +109,13 @@ SOURCES = (
             "distortion": "distortion",
         },
     ),
-    Cells("Table 4", "04_across_training_sets", ("table4",), ("table4",), "transfer"),
+    Cells("Table 4", "05_across_training_sets", ("table4",), ("table4",), "transfer"),
     Cells(
-        "Table 4, mean transfer", "04_across_training_sets", ("summary",), ("summary",), "transfer"
+        "Table 4, mean transfer", "05_across_training_sets", ("summary",), ("summary",), "transfer"
     ),
     Cells(
         "§4.2, training on adversarial examples (mean over seeds)",
-        "07_adversarial_training",
+        "06_adversarial_training",
         ("test_error_spread",),
         ("test_error",),
         "error",
@@ -123,7 +123,7 @@ SOURCES = (
     ),
     Cells(
         "Figure 7, noise σ = 1",
-        "02_blind_spots",
+        "03_blind_spots",
         ("figure7_noise",),
         ("figure7_noise",),
         "accuracy",

@@ -8,20 +8,14 @@ bring it near the minimum cheaply (see METHODS), or with Adam alone.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import tempfile
 import time
-import warnings
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import __version__
 from . import _validation as _v
-from .data import N_CLASSES, N_PIXELS, _sha256_file
+from .cache import TrainingResult, cache_key, cached
+from .data import N_CLASSES, N_PIXELS, check_data
 from .evaluate import deterministic_ops, error_rate
 from .models import DEFAULT_DECAY_FORM, build, build_autoencoder, spec
 from .progress import check_progress, progress_bar
@@ -33,8 +27,9 @@ __all__ = [
     "TrainingResult",
     "train",
     "trained_model",
-    "cache_dir",
-    "cache_key",
+    "check_settings",
+    "minimise",
+    "regularization",
 ]
 
 METHODS = ("lbfgs", "adam", "adam_lbfgs")
@@ -86,19 +81,11 @@ class TrainingSettings:
         )
 
 
-@dataclass
-class TrainingResult:
-    """A trained model and how its training went."""
-
-    model: object
-    info: dict = field(default_factory=dict)
-
-
 # ---------------------------------------------------------------------------
 # optimisers
 
 
-def _regularization(model):
+def regularization(model):
     """The weight-decay term of every layer that has one (see models._decay)."""
     import tensorflow as tf
 
@@ -211,7 +198,7 @@ def _adam(variables, batch_loss, data, settings: TrainingSettings, seed: int, ba
     return {"epochs": settings.epochs, "final_loss": mean}
 
 
-def _minimise(variables, batch_loss, data, settings, seed, desc, progress) -> dict:
+def minimise(variables, batch_loss, data, settings, seed, desc, progress) -> dict:
     """One training stage with the chosen method (each of its methods in turn for
     "adam_lbfgs"), behind a progress bar per method when asked for."""
     import tensorflow as tf
@@ -245,10 +232,10 @@ def _fit_classifier(model, x, y, settings: TrainingSettings, seed: int, progress
     ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
     def loss(xb, yb):
-        return ce(yb, model(xb, training=True)) + _regularization(model)
+        return ce(yb, model(xb, training=True)) + regularization(model)
 
     desc = f"training {label or model.name}"
-    return _minimise(model.trainable_variables, loss, (x, y), settings, seed, desc, progress)
+    return minimise(model.trainable_variables, loss, (x, y), settings, seed, desc, progress)
 
 
 def _fit_autoencoder(model, x, settings: TrainingSettings, seed: int, progress=False) -> dict:
@@ -267,10 +254,10 @@ def _fit_autoencoder(model, x, settings: TrainingSettings, seed: int, progress=F
         kl = tf.reduce_sum(
             rho * tf.math.log(rho / rho_hat) + (1 - rho) * tf.math.log((1 - rho) / (1 - rho_hat))
         )
-        return mse + beta * kl + _regularization(ae)
+        return mse + beta * kl + regularization(ae)
 
     desc = f"training {s.name}'s autoencoder"
-    return _minimise(ae.trainable_variables, loss, (x,), settings, seed, desc, progress)
+    return minimise(ae.trainable_variables, loss, (x,), settings, seed, desc, progress)
 
 
 def _classifier_head(model, x):
@@ -303,7 +290,7 @@ def train(
     stage with the loss; ``None``: shown unless ``NBHELPERS_PROGRESS`` is 0.
     """
     s = spec(name)
-    settings = _check_settings(settings)
+    settings = check_settings(settings)
     x = _v.check_images(x, "x (training images)", shape=(N_PIXELS,))
     y = _v.check_labels(y, "y (labels)", n=len(x), num_classes=N_CLASSES)
     seed = _v.check_seed(seed)
@@ -331,7 +318,7 @@ def train(
     return TrainingResult(model=model, info=info)
 
 
-def _check_settings(settings) -> TrainingSettings:
+def check_settings(settings) -> TrainingSettings:
     """None (the defaults) or a TrainingSettings."""
     if settings is None:
         return TrainingSettings()
@@ -340,133 +327,6 @@ def _check_settings(settings) -> TrainingSettings:
             f"settings must be a TrainingSettings or None, got {type(settings).__name__}"
         )
     return settings
-
-
-# ---------------------------------------------------------------------------
-# the cache
-
-
-def cache_dir() -> Path:
-    """Where trained models are kept: $NBHELPERS_CACHE, else ~/.cache/nbhelpers/models."""
-    env = os.environ.get("NBHELPERS_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "nbhelpers" / "models"
-
-
-def cache_key(name: str, data_fingerprint: str, seed: int, settings: TrainingSettings) -> dict:
-    """Everything that determines a trained model's weights.
-
-    The data enter by their fingerprint (a hash of the digits) alone, not by where they
-    came from: full MNIST read through Keras and from a local copy (``NBHELPERS_MNIST``)
-    are the same digits and share one trained model.
-    """
-    import keras
-
-    return {
-        "spec": {**spec(name).as_dict(), "decay_form": DEFAULT_DECAY_FORM},
-        "data": {"fingerprint": data_fingerprint},
-        "seed": _v.check_seed(seed),
-        "training": settings.as_dict(),
-        "nbhelpers": __version__,
-        "keras": keras.__version__,
-    }
-
-
-def _key_hash(key: dict) -> str:
-    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, then rename.
-
-    Readers never see half a file.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _entry_paths(name: str, key: dict) -> tuple[Path, Path]:
-    stem = "".join(ch if ch.isalnum() else "_" for ch in name).strip("_") + "-" + _key_hash(key)
-    base = cache_dir()
-    return base / f"{stem}.npz", base / f"{stem}.json"
-
-
-def _load_entry(name: str, key: dict):
-    """The cached model for `key`, or None (with a warning) if missing, stale or damaged.
-
-    Only arrays are read (np.load with allow_pickle=False): loading never runs code from the file.
-    """
-    weights_path, meta_path = _entry_paths(name, key)
-    if not meta_path.exists() and not weights_path.exists():
-        return None
-    try:
-        meta = json.loads(meta_path.read_text())
-        if meta.get("key") != key:
-            warnings.warn(
-                f"cached {name} at {meta_path} is stale (its key differs); retraining", stacklevel=3
-            )
-            return None
-        if _sha256_file(weights_path) != meta.get("sha256"):
-            raise ValueError("weights file checksum does not match")
-        with np.load(weights_path, allow_pickle=False) as npz:
-            weights = [npz[f"w{i}"] for i in range(len(npz.files))]
-        model = build(name)
-        expected = [tuple(w.shape) for w in model.get_weights()]
-        if expected != [tuple(w.shape) for w in weights]:
-            raise ValueError("weight shapes do not match the model")
-        model.set_weights(weights)
-        return TrainingResult(model=model, info=meta.get("info", {}))
-    except Exception as exc:  # damaged: unreadable JSON, missing or corrupt file
-        warnings.warn(
-            f"cached {name} at {weights_path} is damaged ({exc}); retraining", stacklevel=3
-        )
-        return None
-
-
-def _store_entry(name: str, key: dict, result: TrainingResult) -> None:
-    weights_path, meta_path = _entry_paths(name, key)
-    weights = result.model.get_weights()
-    _atomic_write(
-        weights_path, lambda f: np.savez(f, **{f"w{i}": w for i, w in enumerate(weights)})
-    )
-    meta = {"key": key, "sha256": _sha256_file(weights_path), "info": result.info}
-    _atomic_write(meta_path, lambda f: f.write(json.dumps(meta, indent=1, sort_keys=True).encode()))
-
-
-def check_data(data, attrs=("x_train", "y_train", "source", "fingerprint")) -> None:
-    """`data` must be an `nbhelpers.data.MNIST` (or have its `attrs`), else a TypeError."""
-    for attr in attrs:
-        if not hasattr(data, attr):
-            raise TypeError(
-                f"expected an nbhelpers.data.MNIST (with {attr!r}), got {type(data).__name__}"
-            )
-
-
-def cached(name, key, make, *, label, n, method, verbose=True, retrain=False) -> TrainingResult:
-    """The cache's entry for `name` under `key`, or `make()` trained now and stored there;
-    the one place that loads or trains (and says which): Table 1's models and variants."""
-    result = None if retrain else _load_entry(name, key)
-    if result is None:
-        if verbose:
-            print(f"training {label} on {n:,} digits ({method}) ...", flush=True)
-        result = make()
-        _store_entry(name, key, result)
-        if verbose:
-            print(
-                f"  done in {result.info['seconds']:.1f} s, "
-                f"training error {result.info['train_error']:.2%}",
-                flush=True,
-            )
-    elif verbose:
-        print(f"loaded {label} from the cache", flush=True)
-    return result
 
 
 def trained_model(
@@ -486,7 +346,7 @@ def trained_model(
     package versions, so a change in any of them trains afresh.
     """
     spec(name)
-    settings = _check_settings(settings)
+    settings = check_settings(settings)
     check_data(data)
     seed = _v.check_seed(seed)
     retrain = _v.check_bool(retrain, "retrain")

@@ -20,7 +20,7 @@ def built_book(tmp_path_factory):
     ipykernel stops copying file descriptor 2 into cell outputs when it sees
     PYTEST_CURRENT_TEST, which would hide from the tests what readers would see.
     With NBHELPERS_TEST_REUSE=1 and NBHELPERS_TEST_BUILD naming an earlier build (or a
-    folder where `python -m nbhelpers.book execute ... --out <it>/source/book` ran one
+    folder where `python -m bookkit execute ... --out <it>/source/book` ran one
     chapter), the tests read that build instead of making a new one: for working on one
     chapter.
     """
@@ -29,7 +29,7 @@ def built_book(tmp_path_factory):
         return out
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     subprocess.run(
-        [sys.executable, "-m", "nbhelpers.book", "build", "--profile", "smoke", "--out", str(out)],
+        [sys.executable, "-m", "bookkit", "build", "--profile", "smoke", "--out", str(out)],
         env=env,
         cwd=ROOT,
         check=True,

@@ -22,11 +22,12 @@ import numpy as np
 from .._validation import check_bool, check_images, check_int, check_labels, check_real, check_seed
 from ..evaluate import input_gradient, logits
 from ..perturbations import rms_difference
-from .result import _read_only
+from .result import read_only
 
 __all__ = [
     "GOODFELLOW_2015",
     "FGSMResult",
+    "step_result",
     "fgsm",
     "fgsm_sweep",
     "smallest_step",
@@ -74,9 +75,9 @@ class FGSMResult:
         for name in ("x", "x_adv", "labels", "targets", "epsilon", "predicted"):
             value = getattr(self, name)
             if value is not None:
-                object.__setattr__(self, name, _read_only(value))
+                object.__setattr__(self, name, read_only(value))
         for name in ("confidence", "success", "distortion"):
-            object.__setattr__(self, name, _read_only(getattr(self, name)))
+            object.__setattr__(self, name, read_only(getattr(self, name)))
 
     @property
     def n(self) -> int:
@@ -133,7 +134,10 @@ def _step(x, signs, epsilon, box: bool) -> np.ndarray:
     return np.clip(out, 0.0, 1.0) if box else out
 
 
-def _result(model, x, x_adv, labels, targets, eps, started, batch_size, box) -> FGSMResult:
+def step_result(model, x, x_adv, labels, targets, eps, started, batch_size, box) -> FGSMResult:
+    """The `FGSMResult` of images ``x`` moved to ``x_adv`` by steps of size ``eps``: the
+    model's labels and confidence there, success (untargeted or towards ``targets``)
+    and the RMS distortion; shared by every attack that takes one signed or template step."""
     out = logits(model, x_adv, batch_size, box=box)
     p = np.exp(out - out.max(axis=1, keepdims=True))
     p /= p.sum(axis=1, keepdims=True)
@@ -183,7 +187,7 @@ def fgsm_sweep(model, x, labels, epsilons, *, targets=None, box=True, batch_size
             if eps.shape != (len(x),) or not np.all(np.isfinite(eps) & (eps >= 0)):
                 raise ValueError(f"epsilon must be >= 0, one number or one per image ({len(x)})")
         x_adv = _step(x, signs, eps, box)
-        results.append(_result(model, x, x_adv, labels, targets, eps, started, batch_size, box))
+        results.append(step_result(model, x, x_adv, labels, targets, eps, started, batch_size, box))
     return results
 
 
@@ -236,7 +240,7 @@ def smallest_epsilon(
 
     eps = smallest_step(flips, len(x), high, grid, refine)
     x_adv = _step(x, signs, np.nan_to_num(eps), True)
-    return _result(model, x, x_adv, labels, targets, eps, started, batch_size, True)
+    return step_result(model, x, x_adv, labels, targets, eps, started, batch_size, True)
 
 
 def linear_score_change(dims, epsilon: float = 0.25, seed: int = 0) -> dict:

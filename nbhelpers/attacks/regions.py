@@ -21,7 +21,7 @@ import numpy as np
 
 from .._validation import check_bool, check_images, check_int, check_labels, check_real, check_seed
 from ..evaluate import predict_labels
-from .result import _read_only
+from .result import read_only
 
 __all__ = ["LEVELS", "TABACOF_VALLE_2016", "RegionResult", "probe_regions"]
 
@@ -56,7 +56,7 @@ class RegionResult:
 
     def __post_init__(self):
         for name in ("levels", "sigma", "adversarial", "original"):
-            object.__setattr__(self, name, _read_only(getattr(self, name)))
+            object.__setattr__(self, name, read_only(getattr(self, name)))
 
     @property
     def n(self) -> int:

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["AdversarialResult", "freeze_owned"]
+__all__ = ["AdversarialResult", "freeze_owned", "read_only"]
 
 
-def _read_only(value):
+def read_only(value):
     """``value`` as an array nobody can write to: frozen in place when it owns read-only
     data already, else a read-only copy (so a caller's array is never frozen nor shared)."""
     a = np.asarray(value)
@@ -39,7 +39,7 @@ def freeze_owned(*arrays) -> None:
 
 
 def _frozen_info(info) -> types.MappingProxyType:
-    items = {k: _read_only(v) if isinstance(v, np.ndarray) else v for k, v in dict(info).items()}
+    items = {k: read_only(v) if isinstance(v, np.ndarray) else v for k, v in dict(info).items()}
     return types.MappingProxyType(items)
 
 
@@ -95,7 +95,7 @@ class AdversarialResult:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if isinstance(value, np.ndarray):
-                object.__setattr__(self, f.name, _read_only(value))
+                object.__setattr__(self, f.name, read_only(value))
         object.__setattr__(self, "info", _frozen_info(self.info))
 
     @property

@@ -17,7 +17,7 @@ import numpy as np
 
 from .._validation import check_images, check_labels, check_real
 from ..evaluate import logits
-from .fgsm import FGSMResult, _result, smallest_step
+from .fgsm import FGSMResult, smallest_step, step_result
 
 __all__ = ["KARPATHY_2015", "linear_templates", "roughness", "fool_with_templates"]
 
@@ -93,4 +93,4 @@ def fool_with_templates(
 
     s = smallest_step(flips, len(x), high, grid, refine)
     x_adv = step(np.nan_to_num(s))
-    return _result(model, x, x_adv, labels, targets, s, started, 2048, True)
+    return step_result(model, x, x_adv, labels, targets, s, started, 2048, True)

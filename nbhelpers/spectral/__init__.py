@@ -14,8 +14,9 @@ transform for a convolution, 1 for half-rectification and non-overlapping max-po
 - :mod:`.penalty`: training with a penalty on the layers' spectral norms, the paper's
   suggestion, with a cache of its own entries.
 
-This package takes any Keras model and knows nothing of :mod:`nbhelpers.models`
-(the penalty's training reuses :mod:`nbhelpers.training`).
+``norms``, ``layers`` and ``checks`` take any Keras model and know nothing of
+:mod:`nbhelpers.models`; ``penalty`` trains the paper's models, so it alone uses
+:mod:`nbhelpers.models`, :mod:`nbhelpers.training` and :mod:`nbhelpers.cache`.
 """
 
 from .checks import check_grid, worst_gaps

@@ -223,7 +223,7 @@ def pretrained_vgg16(timeout: float = 10.0):
     checks the file's hash); ``(None, reason)`` where that cannot be done (no network)."""
     import keras
 
-    from ..network import reachable
+    from ..data.network import reachable
 
     ok, why = reachable(VGG16_ORIGIN, _v.check_real(timeout, "timeout", low=0, low_open=True))
     if not ok:

@@ -39,6 +39,7 @@ def _train(name, x, y, strength, seed, settings, progress):
     import keras
 
     from .. import training
+    from ..cache import TrainingResult
     from ..evaluate import deterministic_ops, error_rate
     from ..models import build
 
@@ -49,15 +50,13 @@ def _train(name, x, y, strength, seed, settings, progress):
     def loss(xb, yb):
         return (
             ce(yb, model(xb, training=True))
-            + training._regularization(model)
+            + training.regularization(model)
             + spectral_penalty(model, strength)
         )
 
     start = time.perf_counter()
     desc = f"training {name}, spectral penalty {strength:g}"
-    fit = training._minimise(
-        model.trainable_variables, loss, (x, y), settings, seed, desc, progress
-    )
+    fit = training.minimise(model.trainable_variables, loss, (x, y), settings, seed, desc, progress)
     info = {
         "model": name,
         "settings": settings.as_dict(),
@@ -68,7 +67,7 @@ def _train(name, x, y, strength, seed, settings, progress):
         "seconds": round(time.perf_counter() - start, 2),
         "train_error": error_rate(model, x, y),
     }
-    return training.TrainingResult(model=model, info=info)
+    return TrainingResult(model=model, info=info)
 
 
 def trained_penalised(
@@ -87,8 +86,8 @@ def trained_penalised(
 
     ``data`` and ``settings`` as for :func:`nbhelpers.training.trained_model`.
     """
-    from .. import training
-    from ..data import N_CLASSES, N_PIXELS
+    from .. import cache, training
+    from ..data import N_CLASSES, N_PIXELS, check_data
     from ..models import spec
     from ..progress import check_progress
 
@@ -99,13 +98,13 @@ def trained_penalised(
         return training.trained_model(
             name, data, seed=seed, settings=settings, verbose=verbose, return_info=return_info
         )
-    settings = training._check_settings(settings)
+    settings = training.check_settings(settings)
     seed = _v.check_seed(seed)
     progress = check_progress(progress)
     _v.check_bool(verbose, "verbose")
-    training.check_data(data, ("x_train", "y_train", "fingerprint"))
+    check_data(data, ("x_train", "y_train", "fingerprint"))
     key = {
-        **training.cache_key(name, data.fingerprint, seed, settings),
+        **cache.cache_key(name, data.fingerprint, seed, settings),
         "spectral_penalty": {"form": PENALTY_FORM, "strength": strength},
     }
 
@@ -114,7 +113,7 @@ def trained_penalised(
         y = _v.check_labels(data.y_train, "data.y_train", n=len(x), num_classes=N_CLASSES)
         return _train(name, x, y, strength, seed, settings, progress)
 
-    result = training.cached(
+    result = cache.cached(
         name,
         key,
         make,

@@ -1,0 +1,116 @@
+"""The book as a whole: chapters stored clean, executed by papermill, built to HTML, each
+writing its numbers in the same shape. The claims each chapter's prose makes are checked
+on those numbers in tests/test_chapter_<notebook stem>.py."""
+
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from bookkit import build, colab, toc
+from bookkit.toc import ROOT
+
+CHAPTERS = toc.chapters()
+RESULT_KEYS = {"chapter", "data", "parameters", "results", "paper"}
+
+
+def test_toc_lists_chapters():
+    assert [p.stem for p in CHAPTERS] == [
+        "01_framework",
+        "02_units_and_directions",
+        "03_blind_spots",
+        "04_across_models",
+        "05_across_training_sets",
+        "06_adversarial_training",
+        "07_layer_instability",
+        "08_after_the_paper",
+        "09_fidelity",
+        "teaching",
+    ]
+    assert all(p.exists() for p in CHAPTERS)
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_every_chapter_has_its_claims_tests(chapter):
+    tests = Path(__file__).parent / f"test_chapter_{chapter.stem}.py"
+    assert tests.exists(), f"{chapter.name} has no {tests.name}"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "book").glob("*.ipynb")), ids=lambda p: p.stem)
+def test_chapter_is_stored_clean_with_parameters_first(path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code), "stored with outputs"
+    assert "parameters" in code[0].metadata.get("tags", []), (
+        "first code cell is not tagged 'parameters'"
+    )
+    assert code[1].source.startswith(colab.COLAB_MARKER), (
+        "second code cell is not the Colab install cell"
+    )
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+
+
+def test_colab_cells_use_the_configured_repository():
+    assert colab.sync_colab(check=True) == [], "run `python -m nbhelpers.book sync-colab`"
+    url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    assert url in colab.colab_install_source(url)
+
+
+def test_profiles_only_set_defined_parameters():
+    profiles = yaml.safe_load((ROOT / "book" / "profiles.yml").read_text())
+    assert {"smoke", "full"} <= set(profiles)
+    for name in profiles:
+        for nb in CHAPTERS:
+            params = build.profile_parameters(name, nb)
+            assert set(params) <= build.notebook_parameters(nb), (name, nb.stem)
+
+
+def test_unknown_profile_is_an_error():
+    with pytest.raises(ValueError, match="unknown profile 'nope'.*smoke"):
+        build.profile_parameters("nope", CHAPTERS[0])
+
+
+@pytest.mark.book
+def test_book_builds_html(built_book):
+    html = built_book / "_build" / "html"
+    assert (html / "index.html").exists()
+    for nb in CHAPTERS:
+        page = html / "book" / f"{nb.stem}.html"
+        assert page.exists(), page
+        text = page.read_text()
+        assert "Traceback" not in text, f"{page.name} shows a traceback"
+    framework = (html / "book" / "01_framework.html").read_text()
+    assert "colab.research.google.com" in framework  # the launch button
+
+
+@pytest.mark.book
+def test_executed_chapters_have_outputs(built_book):
+    for nb_path in CHAPTERS:
+        nb = nbformat.read(built_book / "source" / "book" / nb_path.name, as_version=4)
+        assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), nb_path.name
+        tags = [c.metadata.get("tags", []) for c in nb.cells]
+        if build.profile_parameters("smoke", nb_path):  # the fidelity page takes none
+            assert ["injected-parameters"] in tags, "papermill did not inject the profile"
+
+
+@pytest.mark.book
+def test_rendered_chapters_carry_no_warnings_or_progress_bars(built_book):
+    """stderr in an executed chapter (warnings, tqdm bars) would show in the rendered book."""
+    for nb_path in CHAPTERS:
+        nb = nbformat.read(built_book / "source" / "book" / nb_path.name, as_version=4)
+        for i, cell in enumerate(nb.cells):
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                    pytest.fail(
+                        f"{nb_path.name}, cell {i}, writes to stderr: {out['text'][:300]!r}"
+                    )
+
+
+@pytest.mark.book
+def test_every_chapter_writes_its_numbers_in_the_same_shape(chapter_results):
+    for nb_path in CHAPTERS:
+        r = chapter_results(nb_path.stem)
+        assert set(r) == RESULT_KEYS, (nb_path.stem, sorted(r))
+        assert r["chapter"] == nb_path.stem
+        assert r["results"], f"{nb_path.stem} reports no results"

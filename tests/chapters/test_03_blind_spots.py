@@ -1,0 +1,69 @@
+"""Chapter "Blind spots": the claims its prose makes, checked on the numbers it wrote."""
+
+import pytest
+
+pytestmark = pytest.mark.book
+
+
+@pytest.fixture(scope="module")
+def results(chapter_results):
+    return chapter_results("03_blind_spots")["results"]
+
+
+def test_every_adversarial_example_is_misclassified(results):
+    figure7 = results["figure7"]
+    assert all(figure7["adversarial_success"]) and figure7["adversarial_correct"] == 0
+    assert all(results["one_digit"]["success"])
+    for name, row in results["table1"].items():
+        assert row["n_success"] > 0, name
+        assert row["accuracy_adversarial"] == 0.0, name
+        assert row["n_failed"] <= 0.05 * row["n_correct"], (
+            f"{name}: {row['n_failed']} of {row['n_correct']} searches failed"
+        )
+
+
+def test_noise_of_larger_stddev_is_mostly_harmless(results):
+    """The prose: noise as large as the adversarial perturbations barely moves the models,
+    and three times as large still leaves most digits correctly classified."""
+    for name, row in results["table1"].items():
+        assert row["accuracy_noise_same_stddev"] >= 95, name
+        assert row["accuracy_noise_3x_stddev"] >= 80, name
+
+
+def test_table1_distortions(chapter_results, results):
+    assert set(results["table1"]) == set(chapter_results("03_blind_spots")["paper"]["table1"])
+    d = {n: row["distortion"] for n, row in results["table1"].items()}
+    assert all(0 < v < 0.3 for v in d.values()), d
+    # The prose compares the FC10 models' order with the paper's: stronger decay, larger distortion.
+    assert d["FC10(1e-4)"] < d["FC10(1e-2)"] < d["FC10(1)"]
+
+
+def test_table1_uses_the_random_reading(chapter_results, results):
+    """The book's default reading: a random wrong label, mean over the correct digits."""
+    assert chapter_results("03_blind_spots")["parameters"]["reading"] == "random"
+    for name, row in results["table1"].items():
+        assert row["distortion"] == row["mean_distortion_correct"], name
+
+
+def test_every_reading_is_measured_and_nearest_is_the_smallest(chapter_results, results):
+    from nbhelpers.attacks import readings
+
+    n = chapter_results("03_blind_spots")["parameters"]["n_readings"]
+    for name, measured in results["readings"].items():
+        assert set(measured) == set(readings.READINGS), name
+        # the full searches almost never fail; a coarse grid of c may (reported, not averaged)
+        assert measured["random"]["failed"] + measured["nearest"]["failed"] <= 0.05 * n, name
+        mean = {reading: r["correct_only"] for reading, r in measured.items()}
+        # the prose: the nearest wrong label needs the least (about half the random one)
+        assert mean["nearest"] < 0.8 * mean["random"], (name, mean)
+        # a coarse grid of c without pull-back never comes closer than the full search
+        assert mean["random, c on powers of 10"] >= mean["random"] * (1 - 1e-6), (name, mean)
+    assert set(results["closest_reading"]) == set(readings.READINGS)
+
+
+def test_figure7_noise_accuracy_is_reported_against_about_half(chapter_results, results):
+    accuracy = results["figure7_noise"]["FC100-100-10"]["accuracy"]
+    assert 0 <= accuracy <= 100
+    assert chapter_results("03_blind_spots")["paper"]["figure7_noise"]["FC100-100-10"] == {
+        "accuracy": 50
+    }

@@ -1,0 +1,119 @@
+"""Chapter "Training on adversarial examples" (§4.2): the claims its prose makes, checked
+on the numbers it wrote."""
+
+import numpy as np
+import pytest
+
+from nbhelpers import paper
+from nbhelpers.adversarial_training import PAPER_SECTION_4_2
+from nbhelpers.robustness import paired_difference
+
+pytestmark = pytest.mark.book
+
+VARIANTS = ["weight decay", "dropout", "pool (pixels)", "pool (every layer)", "FGSM"]
+
+
+@pytest.fixture(scope="module")
+def written(chapter_results):
+    return chapter_results("06_adversarial_training")
+
+
+@pytest.fixture(scope="module")
+def results(written):
+    return written["results"]
+
+
+def test_the_papers_numbers_are_cited(written):
+    assert written["paper"]["section_4_2"] == PAPER_SECTION_4_2
+    assert PAPER_SECTION_4_2 == {"adversarial pool": 1.2, "weight decay alone": 1.6, "dropout": 1.3}
+    assert written["paper"]["table1"] == paper.TABLE1["FC100-100-10"]
+    # the fidelity page reads the paper's test errors by our rows; its pool is the per-layer one
+    assert written["paper"]["test_error"] == {
+        "weight decay": {"mean": 1.6},
+        "dropout": {"mean": 1.3},
+        "pool (every layer)": {"mean": 1.2},
+    }
+
+
+def test_every_variant_ran_on_every_seed(written, results):
+    seeds = written["parameters"]["seeds"]
+    assert len(seeds) >= 2  # a spread needs more than one seed
+    assert list(results["test_error"]) == VARIANTS
+    for name, errors in results["test_error"].items():
+        assert len(errors) == len(seeds), name
+        assert all(0 <= e < 100 for e in errors), name
+        spread = results["test_error_spread"][name]
+        assert spread["mean"] == pytest.approx(np.mean(errors)), name
+        assert spread["std"] == pytest.approx(np.std(errors, ddof=1)), name
+
+
+def test_every_variant_is_trained_alike(written):
+    variants = written["parameters"]["variants"]
+    epochs = written["parameters"]["epochs"]
+    assert {v["epochs"] for v in variants.values()} == {epochs}
+    assert len({(v["batch_size"], v["learning_rate"]) for v in variants.values()}) == 1
+    assert variants["pool (pixels)"]["layers"] == [0]
+    assert variants["pool (every layer)"]["layers"] == [0, 1, 2]
+    assert (
+        variants["dropout"]["dropout_hidden"] > 0
+        and variants["weight decay"]["dropout_hidden"] == 0
+    )
+    assert (variants["FGSM"]["alpha"], variants["FGSM"]["epsilon"]) == (0.5, 0.25)
+
+
+def test_the_differences_are_paired_by_seed(results):
+    errors = results["test_error"]
+    for name, diff in results["difference_to_weight_decay"].items():
+        expected = paired_difference(errors[name], errors["weight decay"])
+        assert diff["mean"] == pytest.approx(expected["mean"]), name
+        assert diff["low"] <= diff["mean"] <= diff["high"], name
+
+
+def test_the_verdict_says_what_the_numbers_say(results):
+    best = results["test_error_spread"]["pool (every layer)"]["mean"]
+    gain = results["difference_to_weight_decay"]["pool (every layer)"]
+    outcome = "better" if gain["high"] < 0 else "worse" if gain["low"] > 0 else "no different"
+    assert results["verdict"] == {
+        "below_1_2": best < PAPER_SECTION_4_2["adversarial pool"],
+        "better_than_weight_decay": gain["high"] < 0,
+        "outcome": outcome,
+    }
+
+
+def test_the_pools_are_refreshed_every_epoch_after_the_first(written, results):
+    epochs = written["parameters"]["epochs"]
+    for name, layers in (("pool (pixels)", [0]), ("pool (every layer)", [0, 1, 2])):
+        records = results["epochs"][name]
+        assert len(records) == epochs and "refresh" not in records[0]
+        for record in records[1:]:
+            assert [r["layer"] for r in record["refresh"]] == layers, name
+            assert all(r["new"] > 0 for r in record["refresh"]), name
+    for name in ("weight decay", "dropout", "FGSM"):
+        assert all(not r.get("refresh") for r in results["epochs"][name]), name
+
+
+def test_fgsm_training_resists_fgsm_best(results):
+    # "FGSM training ... resists FGSM best"
+    spread = results["robustness_spread"]
+    fgsm_errors = {name: s["fgsm_error"]["mean"] for name, s in spread.items()}
+    assert min(fgsm_errors, key=fgsm_errors.get) == "FGSM"
+
+
+def test_the_robustness_numbers_are_sane(results):
+    for name, runs in results["robustness"].items():
+        for run in runs:
+            assert 0 < run["distortion"] < 1, name
+            for key in ("error_within_budget", "fgsm_error", "transfer_error"):
+                assert 0 <= run[key] <= 100, (name, key)
+    # the weight-decay network of another seed is not fooled by all of them
+    assert np.mean([r["transfer_error"] for r in results["robustness"]["weight decay"]]) < 100
+
+
+def test_the_mixes_tried_are_reported_on_the_first_seed(written, results):
+    by_mix = results["mix_sensitivity"]
+    mix = written["parameters"]["variants"]["pool (every layer)"]["mix"]
+    expected = {"no pool (weight decay)", f"mix {mix:g} (above)"}
+    expected |= {f"mix {m:g}" for m in written["parameters"]["mixes"]}
+    assert set(by_mix) == expected
+    assert by_mix["no pool (weight decay)"] == results["test_error"]["weight decay"][0]
+    assert by_mix[f"mix {mix:g} (above)"] == results["test_error"]["pool (every layer)"][0]

@@ -1,0 +1,84 @@
+"""The page 'How close is this to the paper?': built from chapters' JSON files, never typed in."""
+
+import math
+
+import pytest
+
+from nbhelpers import fidelity, report
+
+
+class _Data:
+    source = "embedded"
+    is_full = False
+    n_train = 2000
+    n_test = 500
+
+    def describe(self):
+        return "2,000 embedded digits"
+
+
+def _write(tmp_path, chapter, results, paper):
+    report.write_results(
+        tmp_path / f"{chapter}.json",
+        chapter=chapter,
+        data=_Data(),
+        parameters={},
+        results=results,
+        paper=paper,
+    )
+
+
+# the book's own specs of Table 1's errors and distortion
+ONE, DIST = (
+    next(c for c in fidelity.SOURCES if (c.table, c.chapter) == ("Table 1", chapter))
+    for chapter in ("01_framework", "03_blind_spots")
+)
+assert (ONE.kind, DIST.kind) == ("error", "distortion")
+
+
+def test_cells_are_matched_by_name_with_their_gaps_and_goals(tmp_path):
+    _write(
+        tmp_path,
+        "01_framework",
+        {"table1": {"A": {"train_error": 7.0, "test_error": 9.0, "extra": 1.0}}},
+        {"table1": {"A": {"train_error": 6.7, "test_error": 7.4, "distortion": 0.06}}},
+    )
+    _write(
+        tmp_path,
+        "03_blind_spots",
+        {"table1": {"A": {"distortion": 0.07}, "B": {"distortion": 0.01}}},
+        {"table1": {"A": {"train_error": 6.7, "distortion": 0.06}}},
+    )
+    table = fidelity.comparisons(tmp_path, (ONE, DIST))
+    assert list(table["column"]) == ["train_error", "test_error", "distortion"]
+    train, test, dist = table.to_dict("records")
+    assert train["gap"] == pytest.approx(0.3) and train["within goal"]
+    assert test["gap"] == pytest.approx(1.6) and not test["within goal"]
+    assert dist["gap"] == pytest.approx(0.07 / 0.06) and dist["within goal"]  # 17% off
+    assert dist["ours ran on"] == "2,000 embedded digits"
+    s = fidelity.summary(table)
+    assert s.loc[("Table 1", "points"), "cells"] == 2
+    assert s.loc[("Table 1", "points"), "within goal"] == 1
+    assert s.loc[("Table 1", "points"), "median gap"] == pytest.approx(0.95)
+    assert s.loc[("Table 1", "ratio"), "cells"] == 1
+
+
+def test_a_missing_chapter_names_the_chapter_to_run(tmp_path):
+    with pytest.raises(FileNotFoundError, match="run the chapter '01_framework' first"):
+        fidelity.comparisons(tmp_path, (ONE,))
+
+
+def test_small_sample_is_detected(tmp_path):
+    _write(tmp_path, "01_framework", {}, {})
+    assert fidelity.small_sample(tmp_path, ["01_framework"]) == ["01_framework"]
+
+
+def test_zero_in_the_paper_gives_no_ratio(tmp_path):
+    _write(
+        tmp_path,
+        "03_blind_spots",
+        {"table1": {"A": {"distortion": 0.1}}},
+        {"table1": {"A": {"distortion": 0.0}}},
+    )
+    row = fidelity.comparisons(tmp_path, (DIST,)).iloc[0]
+    assert math.isnan(row["gap"]) and row["within goal"] is None

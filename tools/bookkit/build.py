@@ -1,0 +1,225 @@
+"""Build the book: execute every chapter with papermill under a parameter profile,
+then build the HTML book from the executed copies with Jupyter Book 1.x.
+
+    python -m bookkit build --profile smoke     # CI: small parameters, minutes
+    python -m bookkit build --profile full      # publishing: the paper's scale
+    python -m bookkit execute book/03_blind_spots.ipynb --profile smoke
+    python -m bookkit html --out <build>        # the HTML again, chapters not rerun
+    python -m bookkit build --edition student   # every solution removed (courses)
+    python -m bookkit sync-colab                # _config.yml's address -> Colab cells
+
+Each executed chapter lands in <out>/source/book/ with the JSON of numbers it
+reports beside it; the HTML lands in <out>/_build/html (the student edition's in
+<out>/student/_build/html, built from copies of the executed chapters without solutions).
+
+The chapters' kernels inherit this process's environment: $NBHELPERS_MNIST (a folder
+of MNIST IDX files that ``load_mnist("auto")`` reads before Keras) reaches them as
+set, made absolute first, since each chapter runs in its output folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from nbhelpers.data import MNIST_ENV
+
+from .toc import ROOT, chapters, read_yaml
+
+
+def _absolute_mnist_env() -> str | None:
+    """Make a relative $NBHELPERS_MNIST absolute (kernels run elsewhere); its value, if set."""
+    value = os.environ.get(MNIST_ENV, "")
+    if not value:
+        return None
+    os.environ[MNIST_ENV] = os.path.abspath(os.path.expanduser(value))
+    return os.environ[MNIST_ENV]
+
+
+def profile_parameters(profile: str, notebook: Path, root: Path = ROOT) -> dict:
+    """The parameters of `profile` for one chapter: the profile's defaults, then the chapter's.
+
+    A default goes only to the chapters whose `parameters` cell defines its name (the
+    page that compares with the paper trains nothing and has no `n_train`); a name set
+    for one chapter must be one that chapter defines.
+    """
+    profiles = read_yaml(root / "book" / "profiles.yml")
+    if profile not in profiles:
+        raise ValueError(
+            f"unknown profile {profile!r}; expected one of {sorted(profiles)} (book/profiles.yml)"
+        )
+    p = profiles[profile] or {}
+    defined = notebook_parameters(notebook)
+    params = {k: v for k, v in (p.get("defaults") or {}).items() if k in defined}
+    params.update((p.get("chapters") or {}).get(notebook.stem) or {})
+    return params
+
+
+def notebook_parameters(notebook: Path) -> set[str]:
+    """The names a chapter's `parameters` cell defines."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
+            return set(re.findall(r"^([A-Za-z_]\w*)\s*=", cell.source, flags=re.M))
+    raise ValueError(f"{notebook} has no cell tagged 'parameters'")
+
+
+def execute(notebook: Path, out_dir: Path, profile: str, root: Path = ROOT) -> Path:
+    """Run one chapter with papermill in `out_dir` (its JSON of results lands there too)."""
+    import papermill as pm
+
+    params = profile_parameters(profile, notebook, root)
+    unknown = set(params) - notebook_parameters(notebook)
+    if unknown:
+        raise ValueError(
+            f"profile {profile!r} sets {sorted(unknown)}, "
+            f"which {notebook.name}'s parameters cell does not define"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / notebook.name
+    # progress bars are for people at a notebook, not for the rendered book; nor is
+    # TensorFlow's C++ log (on a machine without a GPU it logs a failed cuInit as an error)
+    os.environ.setdefault("NBHELPERS_PROGRESS", "0")
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    _absolute_mnist_env()  # the kernel inherits os.environ; its cwd is out_dir
+    start = time.perf_counter()
+    shown = ", ".join(f"{k}={v!r}" for k, v in params.items()) or "no parameters"
+    print(f"executing {notebook.relative_to(root)} ({profile}: {shown}) ...", flush=True)
+    pm.execute_notebook(
+        str(notebook),
+        str(out),
+        parameters=params,
+        cwd=str(out_dir),
+        kernel_name="python3",
+        progress_bar=False,
+        log_output=False,
+        **_kernel_config(),
+    )
+    print(f"  {notebook.name}: {time.perf_counter() - start:.0f} s -> {out}", flush=True)
+    return out
+
+
+def _kernel_config() -> dict:
+    """Start each chapter's kernel with CurveZMQ keys from its manager (jupyter_client >= 8.9).
+
+    The python3 kernelspec declares Curve support; without keys ipykernel >= 7 logs at every
+    start that its TCP sockets carry the chapter's code unencrypted. Older clients lack
+    the option and start kernels as before.
+    """
+    from jupyter_client.manager import KernelManager
+    from traitlets.config import Config
+
+    if "transport_encryption" not in KernelManager.class_trait_names():
+        return {}
+    return {"config": Config({"KernelManager": {"transport_encryption": "auto"}})}
+
+
+EDITIONS = ("full", "student")
+
+
+def _check_edition(edition) -> str:
+    """`edition` must be one of EDITIONS."""
+    if edition not in EDITIONS:
+        raise ValueError(f"edition must be one of {EDITIONS}, got {edition!r}")
+    return edition
+
+
+def build(
+    profile: str = "smoke",
+    out: Path | None = None,
+    root: Path = ROOT,
+    html: bool = True,
+    edition: str = "full",
+) -> Path:
+    """Execute every chapter of the toc under `profile` and build the HTML book.
+
+    The chapters always run with their solutions, so that every exercise's checks run;
+    the student `edition` is then rendered from copies with every solution removed.
+    Sphinx warnings are errors.
+    """
+    if not isinstance(html, bool):
+        raise TypeError(f"html must be a bool, got {type(html).__name__}")
+    edition = _check_edition(edition)
+    out = Path(out or root / "_build").resolve()
+    src = out / "source"
+    if src.exists():
+        shutil.rmtree(src)
+    write_sources(src, root)
+    env_cache = os.environ.setdefault("NBHELPERS_CACHE", str(out / "cache"))
+    print(f"model cache: {env_cache}", flush=True)
+    mnist = _absolute_mnist_env()
+    if mnist:
+        print(f"MNIST: {MNIST_ENV}={mnist} (load_mnist('auto') reads it first)", flush=True)
+    times = {}
+    for nb in chapters(root):
+        start = time.perf_counter()
+        execute(nb, src / "book", profile, root)
+        times[nb] = time.perf_counter() - start
+    if html:
+        render_html(out, root, sources=False, edition=edition)
+    print(build_summary(out, times, root, html, edition), flush=True)
+    return out
+
+
+def write_sources(src: Path, root: Path = ROOT) -> None:
+    """Everything but the executed chapters into `src`: the toc, the configuration with
+    execution off (papermill ran the chapters), the Markdown pages and the book's CSS."""
+    import yaml
+
+    (src / "book").mkdir(parents=True, exist_ok=True)
+    shutil.copy(root / "_toc.yml", src / "_toc.yml")
+    config = read_yaml(root / "_config.yml")
+    config.setdefault("execute", {})["execute_notebooks"] = "off"  # executed here, by papermill
+    (src / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    for f in (root / "book").iterdir():
+        if f.suffix in (".md", ".png", ".svg", ".bib") and f.is_file():
+            shutil.copy(f, src / "book" / f.name)
+    if (root / "_static").is_dir():  # the book's CSS, which Jupyter Book puts on every page
+        shutil.copytree(root / "_static", src / "_static", dirs_exist_ok=True)
+
+
+def render_html(out: Path, root: Path = ROOT, sources: bool = True, edition: str = "full") -> Path:
+    """The HTML book from the chapters executed in `out`/source (Sphinx warnings are errors).
+
+    With `sources`, the toc, configuration, pages and CSS are copied afresh first: after an
+    edit to those, the HTML is rebuilt in seconds without running the chapters again. The
+    student edition is built in `out`/student from copies without solutions or checks.
+    """
+    out = Path(out).resolve()
+    edition = _check_edition(edition)
+    if sources:
+        write_sources(out / "source", root)
+    if edition == "student":
+        from .editions import student_sources
+
+        student_sources(out / "source", out / "student" / "source")
+        out = out / "student"
+    start = time.perf_counter()
+    # The CLI of the jupyter-book installed beside this Python (it has no `python -m` entry).
+    cli = "from jupyter_book.cli.main import main; main()"
+    args = ["build", str(out / "source"), "--path-output", str(out), "--warningiserror", "--quiet"]
+    subprocess.run([sys.executable, "-c", cli, *args], check=True)
+    print(f"HTML built in {time.perf_counter() - start:.0f} s", flush=True)
+    return out / "_build" / "html"
+
+
+def build_summary(
+    out: Path, times: dict, root: Path = ROOT, html: bool = True, edition: str = "full"
+) -> str:
+    """What a build made: each chapter, its execution time and its page (or executed copy)."""
+    site = (out / "student" if edition == "student" else out) / "_build" / "html"
+    lines = [f"{'chapter':<32} {'seconds':>7}  {'page' if html else 'executed notebook'}"]
+    for nb, seconds in times.items():
+        rel = nb.relative_to(root).with_suffix(".html" if html else ".ipynb")
+        where = site / rel if html else out / "source" / nb.relative_to(root)
+        lines.append(f"{nb.stem:<32} {seconds:>7.0f}  {where}")
+    if html:
+        lines.append(f"book: {site / 'index.html'}")
+    return "\n".join(lines)
