@@ -11,13 +11,22 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import _validation as _v
 from .evaluate import error_rate
 
-__all__ = ["METRICS", "robustness", "over_seeds", "paired_difference"]
+__all__ = [
+    "METRICS",
+    "OUTCOMES",
+    "Robustness",
+    "robustness",
+    "over_seeds",
+    "paired_difference",
+    "verdict",
+]
 
 # What `robustness` (and the training's info) report, in the order tables show them.
 METRICS = {
@@ -27,6 +36,18 @@ METRICS = {
     "fgsm_error": "error under one FGSM step (%)",
     "transfer_error": "error on the baseline's examples (%)",
 }
+
+# What `verdict` can say of a variant's test error against a baseline's.
+OUTCOMES = ("better", "worse", "no different")
+
+
+@dataclass(frozen=True)
+class Robustness:
+    """What `robustness` measured: the numbers (by `METRICS` name) and the search behind
+    Table 1's distortion (an `attacks.AdversarialResult`, for its examples)."""
+
+    numbers: dict
+    search: object
 
 
 def robustness(
@@ -40,7 +61,7 @@ def robustness(
     seed: int = 0,
     **search_keywords,
 ):
-    """``(numbers, search)``: the robustness of `model` on the digits ``(x, y)``.
+    """The `Robustness` of `model` on the digits ``(x, y)``: its numbers and its search.
 
     distortion: Table 1's average minimum distortion (per-pixel RMS) to a random wrong
     label, over the digits the model gets right (`attacks.readings.table1_distortion`);
@@ -73,12 +94,8 @@ def robustness(
         "fgsm_error": 100 * float(fgsm(model, x, y, fgsm_epsilon).error_rate),
     }
     if transferred is not None:
-        if not isinstance(transferred, tuple) or len(transferred) != 2:
-            raise TypeError(
-                f"transferred must be a pair (x_adv, labels), got {type(transferred).__name__}"
-            )
         numbers["transfer_error"] = 100 * float(error_rate(model, *transferred))
-    return numbers, search
+    return Robustness(numbers=numbers, search=search)
 
 
 def over_seeds(per_seed: Mapping[str, Sequence[Mapping]]) -> dict:
@@ -148,3 +165,20 @@ def paired_difference(a: Sequence[float], b: Sequence[float], confidence: float 
         return {"mean": mean, "low": float("nan"), "high": float("nan"), "n": 1}
     half = float(stats.t.ppf(0.5 + confidence / 2, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
     return {"mean": mean, "low": mean - half, "high": mean + half, "n": int(len(d))}
+
+
+def verdict(difference: Mapping) -> str:
+    """ "better", "worse" or "no different": a variant's test error against a baseline's,
+    from their `paired_difference` (variant minus baseline): better only when the whole
+    interval lies below zero, worse only when it lies above, else no different (§4.2)."""
+    difference = _v.check_mapping(difference, "difference", what="a paired_difference dict")
+    missing = {"low", "high"} - set(difference)
+    if missing:
+        raise ValueError(
+            f"difference must be a paired_difference dict with 'low' and 'high', "
+            f"missing {sorted(missing)}"
+        )
+    low, high = float(difference["low"]), float(difference["high"])
+    if np.isnan(low) or np.isnan(high):
+        return "no different"  # one seed: no interval, no verdict beyond chance
+    return "better" if high < 0 else "worse" if low > 0 else "no different"

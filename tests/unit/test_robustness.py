@@ -42,7 +42,9 @@ def xy(digits):
 def measured(model, xy):
     """``(numbers, search)`` at the defaults but a smaller FGSM step (the first search traces)."""
     x, y = xy
-    numbers, search = R.robustness(model, x, y, fgsm_epsilon=EPSILON)
+    result = R.robustness(model, x, y, fgsm_epsilon=EPSILON)
+    assert isinstance(result, R.Robustness)
+    numbers, search = result.numbers, result.search
     # the fixture must exercise both kinds of digit, or the hand counts below prove little
     assert 0 < search.already_wrong.sum() < len(x)
     assert search.success.sum() >= 10
@@ -93,7 +95,8 @@ BUDGETS = [1e-4, 0.01, 0.05, 0.08, 0.1, 0.2, 10.0]
 @pytest.fixture(scope="module")
 def by_budget(model, xy):
     x, y = xy
-    return [R.robustness(model, x, y, budget=b, fgsm_epsilon=EPSILON) for b in BUDGETS]
+    results = [R.robustness(model, x, y, budget=b, fgsm_epsilon=EPSILON) for b in BUDGETS]
+    return [(r.numbers, r.search) for r in results]
 
 
 def test_error_within_budget_is_the_hand_count(by_budget):
@@ -122,9 +125,10 @@ def test_the_budget_changes_nothing_else(by_budget):
 def test_failed_searches_are_not_counted_within_the_budget(model, xy):
     """A cut-down search (two c, five iterations) fails on some digits: those stay right."""
     x, y = xy
-    numbers, search = R.robustness(
+    measured = R.robustness(
         model, x, y, budget=10.0, fgsm_epsilon=EPSILON, c_steps=2, max_iterations=5
     )
+    numbers, search = measured.numbers, measured.search
     assert 0 < search.n_failed < search.n_searched
     assert numbers["failed"] == search.n_failed
     assert numbers["error_within_budget"] == pytest.approx(within_by_hand(search, 10.0))
@@ -135,7 +139,8 @@ def test_failed_searches_are_not_counted_within_the_budget(model, xy):
 def test_every_search_failing(model, xy):
     """c so large that the first solve stays at x: no distortion, the clean error only."""
     x, y = xy
-    numbers, search = R.robustness(model, x, y, fgsm_epsilon=EPSILON, c_steps=1, c_init=1000.0)
+    measured = R.robustness(model, x, y, fgsm_epsilon=EPSILON, c_steps=1, c_init=1000.0)
+    numbers, search = measured.numbers, measured.search
     assert not search.success.any()
     assert numbers["failed"] == search.n_searched > 0
     assert math.isnan(numbers["distortion"])
@@ -145,7 +150,7 @@ def test_every_search_failing(model, xy):
 @pytest.mark.parametrize("epsilon", [0.0, EPSILON, 0.1])
 def test_fgsm_error_is_one_fgsm_step(model, xy, epsilon):
     x, y = xy
-    numbers, _ = R.robustness(model, x, y, fgsm_epsilon=epsilon)
+    numbers = R.robustness(model, x, y, fgsm_epsilon=epsilon).numbers
     assert numbers["fgsm_error"] == pytest.approx(100 * fgsm(model, x, y, epsilon).error_rate)
     if epsilon == 0.0:  # no step: the clean error
         assert numbers["fgsm_error"] == pytest.approx(100 * error_rate(model, x, y))
@@ -153,7 +158,9 @@ def test_fgsm_error_is_one_fgsm_step(model, xy, epsilon):
 
 def test_fgsm_error_grows_with_epsilon(model, xy):
     x, y = xy
-    errors = [R.robustness(model, x, y, fgsm_epsilon=e)[0]["fgsm_error"] for e in (0, 0.02, 0.1)]
+    errors = [
+        R.robustness(model, x, y, fgsm_epsilon=e).numbers["fgsm_error"] for e in (0, 0.02, 0.1)
+    ]
     assert errors[0] < errors[1] < errors[2]
 
 
@@ -163,11 +170,11 @@ def test_no_transfer_error_without_transferred(measured):
 
 def test_transfer_error_is_the_error_on_the_given_pairs(model, xy, digits):
     x, y = xy
-    numbers, _ = R.robustness(model, x, y, fgsm_epsilon=EPSILON, transferred=(x, y))
+    numbers = R.robustness(model, x, y, fgsm_epsilon=EPSILON, transferred=(x, y)).numbers
     assert set(numbers) == KEYS | {"transfer_error"}
     assert numbers["transfer_error"] == pytest.approx(100 * error_rate(model, x, y))
     other = (digits.x_test[30:], digits.y_test[30:])
-    numbers, _ = R.robustness(model, x, y, fgsm_epsilon=EPSILON, transferred=other)
+    numbers = R.robustness(model, x, y, fgsm_epsilon=EPSILON, transferred=other).numbers
     assert numbers["transfer_error"] == pytest.approx(100 * error_rate(model, *other))
 
 
@@ -177,18 +184,19 @@ def test_the_models_own_examples_all_transfer(model, measured, xy):
     ok = np.asarray(search.success)
     x, y = xy
     own = (search.x_adv[ok], search.labels[ok])
-    numbers, _ = R.robustness(model, x, y, fgsm_epsilon=EPSILON, transferred=own)
+    numbers = R.robustness(model, x, y, fgsm_epsilon=EPSILON, transferred=own).numbers
     assert numbers["transfer_error"] == 100.0
     # the same rows as successful() gives, less the originals
-    numbers, _ = R.robustness(
+    numbers = R.robustness(
         model, x, y, fgsm_epsilon=EPSILON, transferred=tuple(search.successful()[1:])
-    )
+    ).numbers
     assert numbers["transfer_error"] == 100.0
 
 
 def test_same_seed_same_numbers(model, measured, xy):
     x, y = xy
-    numbers, search = R.robustness(model, x, y, fgsm_epsilon=EPSILON)
+    again = R.robustness(model, x, y, fgsm_epsilon=EPSILON)
+    numbers, search = again.numbers, again.search
     assert numbers == measured[0]
     assert np.array_equal(search.distortion, measured[1].distortion, equal_nan=True)
     assert np.array_equal(search.requested, measured[1].requested)
@@ -196,7 +204,8 @@ def test_same_seed_same_numbers(model, measured, xy):
 
 def test_the_seed_draws_the_targets(model, measured, xy):
     x, y = xy
-    numbers, search = R.robustness(model, x, y, fgsm_epsilon=EPSILON, seed=1)
+    other = R.robustness(model, x, y, fgsm_epsilon=EPSILON, seed=1)
+    numbers, search = other.numbers, other.search
     assert not np.array_equal(search.requested, measured[1].requested)
     assert numbers["distortion"] != measured[0]["distortion"]
     assert numbers["fgsm_error"] == measured[0]["fgsm_error"]  # FGSM draws nothing
@@ -386,3 +395,39 @@ def test_a_bad_transferred_is_refused_before_any_search():
     # model=None would fail in the search: the pair is checked first, at the door
     with pytest.raises(TypeError, match=r"transferred must be a pair \(x_adv, labels\)"):
         R.robustness(None, np.zeros((2, 784)), np.zeros(2, int), transferred=[1, 2, 3])
+
+
+# --- verdict ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "low, high, expected",
+    [
+        (-0.9, -0.1, "better"),
+        (0.1, 0.9, "worse"),
+        (-0.5, 0.5, "no different"),
+        (0.0, 0.4, "no different"),  # touching zero is not beyond the spread
+        (float("nan"), float("nan"), "no different"),  # one seed: no interval
+    ],
+)
+def test_verdict_reads_the_interval(low, high, expected):
+    assert R.verdict({"mean": (low + high) / 2, "low": low, "high": high, "n": 3}) == expected
+
+
+def test_verdict_of_a_paired_difference():
+    worse = R.paired_difference([2.8, 2.9, 2.85], [2.1, 2.2, 2.0])
+    assert R.verdict(worse) == "worse"
+    assert R.verdict(R.paired_difference([2.1, 2.2, 2.0], [2.8, 2.9, 2.85])) == "better"
+    assert R.verdict(R.paired_difference([2.1, 2.9, 2.0], [2.8, 2.2, 2.5])) == "no different"
+
+
+@pytest.mark.parametrize(
+    "bad, error, match",
+    [
+        ([0.1, 0.2], TypeError, "difference must be a paired_difference dict"),
+        ({"mean": 0.1}, ValueError, r"missing \['high', 'low'\]"),
+    ],
+)
+def test_verdict_says_what_it_needs(bad, error, match):
+    with pytest.raises(error, match=match):
+        R.verdict(bad)
