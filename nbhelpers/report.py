@@ -46,7 +46,6 @@ DEFAULT_FMT = "{:.2f}"
 DEFAULT_PAPER_FMT = "{:g}"
 MISSING = "—"
 RESULT_KEYS = ("chapter", "data", "parameters", "results", "paper")
-_DATA_KEYS = ("source", "description", "is_full", "n_train", "n_test")
 
 
 def _is_missing(value) -> bool:
