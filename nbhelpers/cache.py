@@ -10,6 +10,7 @@ loaded when damaged or stale, and readable as far as their folder is.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -19,6 +20,11 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+try:  # Linux and macOS (Colab included); elsewhere entries are not locked
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None
+
 import numpy as np
 
 from . import __version__
@@ -26,7 +32,15 @@ from . import _validation as _v
 from .data import sha256_file
 from .models import DEFAULT_DECAY_FORM, build, spec
 
-__all__ = ["CACHE_ENV", "TrainingResult", "cache_dir", "cache_key", "cached", "entry_paths"]
+__all__ = [
+    "CACHE_ENV",
+    "TrainingResult",
+    "cache_dir",
+    "cache_key",
+    "cached",
+    "entry_lock",
+    "entry_paths",
+]
 
 CACHE_ENV = "NBHELPERS_CACHE"
 # A temporary file older than this was left by a killed run (a live write takes seconds).
@@ -169,10 +183,41 @@ def _store_entry(name: str, key: dict, result: TrainingResult) -> None:
     _remove_stale_temporaries(weights_path.parent)
 
 
+@contextlib.contextmanager
+def entry_lock(name: str, key: dict, verbose: bool = True):
+    """Hold the lock of `name`'s entry under `key` (a ``.lock`` file beside it, flock'd).
+
+    Chapters executed side by side share the cache: the second to ask for a model that
+    is being trained waits for it and loads it, instead of training it a second time.
+    """
+    weights_path, _ = entry_paths(name, key)
+    weights_path.parent.mkdir(parents=True, exist_ok=True)
+    if fcntl is None:  # pragma: no cover
+        yield
+        return
+    with open(weights_path.with_suffix(".lock"), "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if verbose:
+                print(f"waiting for another process to finish training {name} ...", flush=True)
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def cached(name, key, make, *, label, n, method, verbose=True, retrain=False) -> TrainingResult:
     """The cache's entry for `name` under `key`, or `make()` trained now and stored there;
-    the one place that loads or trains (and says which): every trainer of the book."""
+    the one place that loads or trains (and says which): every trainer of the book.
+    Under the entry's lock, so that concurrent requests train it once."""
     cache_dir()  # a variable naming a file stops here, before any training
+    with entry_lock(name, key, verbose):
+        return _load_or_train(name, key, make, label, n, method, verbose, retrain)
+
+
+def _load_or_train(name, key, make, label, n, method, verbose, retrain) -> TrainingResult:
     result = None if retrain else _load_entry(name, key)
     if result is None:
         if verbose:
