@@ -10,6 +10,7 @@ percentage points, distortions within 25%, transfer within 5 points).
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,6 +132,21 @@ SOURCES = (
 )
 
 
+# The columns of comparisons(), one row per cell compared (also when there is none).
+_COLUMNS = (
+    "table",
+    "row",
+    "column",
+    "ours",
+    "paper",
+    "gap",
+    "gap as",
+    "within goal",
+    "ours ran on",
+    "chapter",
+)
+
+
 def _at(tree: Mapping, path: tuple[str, ...]):
     for key in path:
         if not isinstance(tree, Mapping) or key not in tree:
@@ -150,15 +166,44 @@ def _gap(kind: str, ours: float, theirs: float) -> tuple[float, bool | None]:
     return ours - theirs, abs(ours - theirs) <= limit
 
 
-def _rows_of(source: Cells, results: dict) -> list[dict]:
+def _paper_table(source: Cells, results: dict, where) -> Mapping:
+    """The paper's table that `source` names in a chapter's JSON (`where`), checked to be
+    ``{row: {column: value}}``; {} where the JSON has none."""
+    theirs = _at(results["paper"], source.paper)
+    if theirs is None:
+        return {}
+    at = f"{where}: paper" + "".join(f"[{key!r}]" for key in source.paper)
+    if not isinstance(theirs, Mapping):
+        raise ValueError(
+            f"{at} must be the paper's {source.table} as {{row: {{column: number}}}}, "
+            f"got {type(theirs).__name__} {theirs!r}"
+        )
+    for row, cells in theirs.items():
+        if not isinstance(cells, Mapping):
+            raise ValueError(
+                f"{at}[{row!r}] must be a row {{column: number}}, "
+                f"got {type(cells).__name__} {cells!r}"
+            )
+    return theirs
+
+
+def _rows_of(source: Cells, results: dict, where="the chapter's JSON") -> list[dict]:
     ours = _at(results["results"], source.ours) or {}
-    theirs = _at(results["paper"], source.paper) or {}
+    theirs = _paper_table(source, results, where)
     rows = []
     for row, paper_row in theirs.items():
         for column, value in paper_row.items():
             kind = source.kind if source.columns is None else source.columns.get(column)
+            if kind is None or value is None:
+                continue
+            if not isinstance(value, numbers.Real) or isinstance(value, bool):
+                at = f"{where}: paper" + "".join(f"[{key!r}]" for key in source.paper)
+                raise ValueError(
+                    f"{at}[{row!r}][{column!r}] must be a number or null, "
+                    f"got {type(value).__name__} {value!r}"
+                )
             mine = _at(ours, (row, column))
-            if kind is None or value is None or not isinstance(mine, (int, float)):
+            if not isinstance(mine, (int, float)):
                 continue
             gap, ok = _gap(kind, float(mine), float(value))
             rows.append(
@@ -182,8 +227,28 @@ def comparisons(results_dir, sources=SOURCES) -> pd.DataFrame:
     """Every cell the book reproduces, ours beside the paper's, from the chapters' JSON files.
 
     ``results_dir`` holds the files ``<chapter>.json``; a chapter whose file is missing
-    raises FileNotFoundError naming it (run that chapter first).
+    raises FileNotFoundError naming it (run that chapter first), a paper table that is
+    not ``{row: {column: number}}`` a ValueError naming the file and the cell.
+    No sources: an empty frame with the columns.
     """
+    if not isinstance(results_dir, (str, Path)):
+        raise TypeError(
+            f"results_dir must be a str or a Path (a folder of <chapter>.json files), "
+            f"got {type(results_dir).__name__}"
+        )
+    if isinstance(sources, Cells):
+        raise TypeError("sources must be a list of Cells, got one Cells: put it in a list")
+    sources = list(sources)
+    for i, source in enumerate(sources):
+        if not isinstance(source, Cells):
+            raise TypeError(f"sources[{i}] must be a Cells, got {type(source).__name__}")
+        kinds = [source.kind, *(source.columns or {}).values()]
+        unknown = [k for k in kinds if k not in GOALS]
+        if unknown:
+            raise ValueError(
+                f"sources[{i}] ({source.table}): unknown kind(s) {unknown}; "
+                f"expected some of {list(GOALS)}"
+            )
     results_dir = Path(results_dir)
     loaded: dict[str, dict] = {}
     rows: list[dict] = []
@@ -196,16 +261,35 @@ def comparisons(results_dir, sources=SOURCES) -> pd.DataFrame:
                     "the numbers this page compares"
                 )
             loaded[source.chapter] = read_results(path)
-        rows.extend(_rows_of(source, loaded[source.chapter]))
-    return pd.DataFrame(rows)
+        where = results_dir / f"{source.chapter}.json"
+        rows.extend(_rows_of(source, loaded[source.chapter], where))
+    return pd.DataFrame(rows, columns=list(_COLUMNS))
 
 
 def summary(table: pd.DataFrame) -> pd.DataFrame:
     """Per table and kind of gap: how many cells, how many within the goal, the median gap.
 
     A table with error rates and distortions (Table 1) gets a row for each: a gap in
-    percentage points and a ratio do not share a median.
+    percentage points and a ratio do not share a median. An empty comparison (no cell
+    compared) gives an empty frame with those columns, indexed by (table, gap as).
     """
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"table must be comparisons()'s DataFrame, got {type(table).__name__}")
+    if len(table) == 0:
+        index = pd.MultiIndex.from_arrays([[], []], names=["table", "gap as"])
+        return pd.DataFrame(
+            {
+                "cells": pd.Series([], index=index, dtype="int64"),
+                "within goal": pd.Series([], index=index, dtype="int64"),
+                "median gap": pd.Series([], index=index, dtype="float64"),
+            }
+        )
+    needed = ["table", "gap as", "within goal", "gap"]
+    missing = [c for c in needed if c not in table.columns]
+    if missing:
+        raise ValueError(
+            f"table must be comparisons()'s DataFrame with the columns {needed}, missing {missing}"
+        )
     grouped = table.groupby(["table", "gap as"], sort=False)
     return pd.DataFrame(
         {

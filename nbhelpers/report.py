@@ -313,10 +313,17 @@ def write_results(path, *, chapter: str, data, parameters: Mapping, results: Map
 
 
 def read_results(path) -> dict:
-    """A chapter's numbers as :func:`write_results` wrote them; ValueError if a key is missing."""
+    """A chapter's numbers as :func:`write_results` wrote them; ValueError naming the file
+    if it is not JSON or a key is missing."""
     if not isinstance(path, (str, Path)):
         raise TypeError(f"path must be a str or a Path, got {type(path).__name__}")
-    report = json.loads(Path(path).read_text())
+    try:
+        report = json.loads(Path(path).read_text())
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+        raise ValueError(
+            f"{path}: expected a chapter's results as JSON (write_results), "
+            f"got a file that is not JSON ({e})"
+        ) from None
     if not isinstance(report, dict):
         raise ValueError(f"{path}: expected a JSON object, got {type(report).__name__}")
     missing = [k for k in RESULT_KEYS if k not in report]

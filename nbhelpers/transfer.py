@@ -95,12 +95,19 @@ def transfer_matrix(examples: Mapping, models: Mapping, *, box: bool = True):
     """Error rate (%) of each model (columns) on each row's (images, labels) (Tables 2 and 4).
 
     `examples` maps a row name to (images, true labels); `models` maps a column name
-    to a Keras model that outputs logits. ``box=False`` lets rows hold pixels outside
+    to a Keras model that outputs logits (the model itself, not its name: a TypeError
+    says so before any model runs). ``box=False`` lets rows hold pixels outside
     ``[0, 1]`` (unclipped noise rows). Returns a pandas DataFrame.
     """
     import pandas as pd
 
     check_mapping(models, "models", what="a dict {name: model}", non_empty=True)
+    for col, m in models.items():
+        if not callable(m):
+            raise TypeError(
+                f"models[{col!r}] must be a Keras model that outputs logits (the model, not "
+                f"its name), got {type(m).__name__} {m!r}"
+            )
     check_mapping(examples, "examples", what="a dict {row name: (images, labels)}", non_empty=True)
     box = check_bool(box, "box")
     checked = {row: _check_row(row, pair, box) for row, pair in examples.items()}

@@ -435,6 +435,8 @@ def rotation_sweep(
     n_rotations = check_int(n_rotations, "n_rotations", low=1)
     threshold = check_real(threshold, "threshold", low=0, high=1)
     alphas = tuple(check_real(x, "alphas", low=0, high=1) for x in np.atleast_1d(alphas))
+    if not alphas:
+        raise ValueError("alphas must hold at least one rotation fraction in [0, 1], got none")
     a = a[:, live_units(a)]
     if a.shape[1] == 0:
         raise ValueError("acts must vary over the images in at least one unit, got none")

@@ -34,10 +34,26 @@ def batch_plan(n_clean: int, filled, batch_size: int, mix: float, rng) -> list:
     ``round(mix * batch_size)`` pool examples, split evenly between the non-empty pools
     (none while all are empty) and drawn at random, without replacement where a pool is
     large enough; the rest are clean digits, shuffled, each seen once per epoch.
+    ``mix`` in [0, 1) must leave room for clean digits; ``rng`` is a numpy Generator.
     """
-    filled = [int(f) for f in filled]
+    n_clean = _v.check_int(n_clean, "n_clean", low=1)
+    batch_size = _v.check_int(batch_size, "batch_size", low=1)
+    mix = _v.check_real(mix, "mix", low=0, high=1, high_open=True)
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(
+            f"rng must be a numpy Generator (np.random.default_rng(seed)), "
+            f"got {type(rng).__name__} {rng!r}"
+        )
+    if isinstance(filled, (str, bytes)) or not hasattr(filled, "__iter__"):
+        raise TypeError(f"filled must be a list of pool sizes, got {type(filled).__name__}")
+    filled = [_v.check_int(f, "filled", low=0) for f in filled]
     live = [f > 0 for f in filled]
     k = round(mix * batch_size) if any(live) else 0
+    if k >= batch_size:
+        raise ValueError(
+            f"mix * batch_size must leave room for clean digits, got mix={mix} "
+            f"with batch_size={batch_size}"
+        )
     shares = np.zeros(len(filled), dtype=int)
     if k:
         idx = np.flatnonzero(live)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_choice, check_int, check_seed
+from .._validation import check_choice, check_images, check_labels, check_mapping, check_seed
 from ..evaluate import predict_labels
 from .search import minimal_distortion
 
@@ -81,8 +81,28 @@ def closest_reading(measured: dict, paper: dict, mean: str = "correct_only") -> 
 
     ``measured``: ``{model: distortion_readings(...)}``; ``paper``: ``{model: distortion}``.
     Returns ``{reading: gap}`` sorted from the closest; exp(gap) - 1 is the typical
-    relative difference.
+    relative difference. Every model of ``measured`` needs a paper number (ValueError
+    naming those that lack one) and every reading.
     """
+    check_mapping(measured, "measured", what="a dict {model: distortion_readings(...)}")
+    check_mapping(paper, "paper", what="a dict {model: distortion}")
+    mean = check_choice(mean, "mean", ("correct_only", "misclassified_as_zero"))
+    if not measured:
+        raise ValueError("measured must hold at least one model, got none")
+    lacking = [m for m in measured if m not in paper]
+    if lacking:
+        raise ValueError(
+            f"paper has no distortion for the model(s) {lacking} of measured; "
+            f"the models with a paper number: {list(paper)}"
+        )
+    for m in measured:
+        check_mapping(measured[m], f"measured[{m!r}]", what="a dict {reading: means}")
+        missing = [r for r in READINGS if r not in measured[m]]
+        if missing:
+            raise ValueError(
+                f"measured[{m!r}] lacks the reading(s) {missing}; expected every reading "
+                f"of READINGS, as distortion_readings gives"
+            )
     gaps = {}
     for reading in READINGS:
         logs = [abs(np.log(measured[m][reading][mean] / paper[m])) for m in measured]
@@ -158,8 +178,12 @@ def distortion_readings(model, x, labels, *, seed: int = 0, progress=False, **kw
     digits with the misclassified ones counting as 0 (``misclassified_as_zero``).
     Returns ``{reading: {"correct_only", "misclassified_as_zero", "failed"}}``.
     """
+    if not callable(model):
+        raise TypeError(f"model must be a Keras model, got {type(model).__name__} {model!r}")
     seed = check_seed(seed)
-    check_int(len(x), "len(x)", low=1)
+    n = len(check_images(x, "x"))
+    # one class index per image, said before any search (the model's classes: any index)
+    check_labels(labels, "labels", n=n, num_classes=np.iinfo(np.int32).max)
     labels = np.asarray(labels)
     right = predict_labels(model, x) == labels
     if not right.any():

@@ -116,7 +116,9 @@ def conv_upper_bound(kernel, stride, input_size, padding: str) -> float:
 def circular_convolution(x, kernel, stride=1):
     """Keras's Conv2D with circular instead of zero padding: the operator the formula is exact for.
 
-    ``x``: (n, h, w, C) with h, w multiples of the stride; output (n, h/Δ, w/Δ, D).
+    ``x``: (n, h, w, C) with h, w multiples of the stride and at least the kernel's size
+    less one (the wrap reads that many rows and columns), C the kernel's input channels;
+    output (n, h/Δ, w/Δ, D).
     """
     import keras
 
@@ -125,7 +127,17 @@ def circular_convolution(x, kernel, stride=1):
     x = np.asarray(x, dtype=np.float32)
     if x.ndim != 4 or x.shape[1] % sh or x.shape[2] % sw:
         raise ValueError(f"x must be (n, h, w, C), h and w multiples of the stride, got {x.shape}")
-    kh, kw = k.shape[:2]
+    kh, kw, c = k.shape[:3]
+    if x.shape[3] != c:
+        raise ValueError(
+            f"x must have as many channels as the kernel's inputs: x has shape {x.shape} "
+            f"(C = {x.shape[3]}), kernel has shape {k.shape} (kh, kw, C = {c}, D)"
+        )
+    if x.shape[1] < kh - 1 or x.shape[2] < kw - 1:
+        raise ValueError(
+            f"x's height and width must be at least the kernel's less one, {(kh - 1, kw - 1)}, "
+            f"for the circular wrap: x has shape {x.shape}, kernel has shape {k.shape}"
+        )
     wrapped = np.concatenate([x, x[:, : kh - 1]], axis=1)  # x[(i + j) mod h]
     wrapped = np.concatenate([wrapped, wrapped[:, :, : kw - 1]], axis=2)
     return keras.ops.conv(wrapped, k.astype(np.float32), strides=(sh, sw), padding="valid")
@@ -183,9 +195,18 @@ def power_iteration(operator, input_shape, iterations: int = 500, seed: int = 0,
     Virmaux and Scaman (NeurIPS 2018): v ← ∇_v ½||M v||² / ||·||, for any operator
     Keras or TensorFlow can differentiate, at any input size. Returns ||M v|| for the
     last v, a lower bound that converges to ||M|| (stops once it changes by < tol).
+
+    The zero operator has norm 0, and 0.0 is returned (not the NaN of 0/0): M v = 0 for
+    the random Gaussian start v happens, with probability 1, only when M = 0. An output
+    that turns NaN or infinite (an operator that is not linear) is a ValueError.
     """
     import tensorflow as tf
 
+    if not callable(operator):
+        raise TypeError(
+            f"operator must be a function of a batch of inputs (a Keras layer or model, a "
+            f"lambda), got {type(operator).__name__} {operator!r}"
+        )
     shape = _check_shape(input_shape)
     iterations = _v.check_int(iterations, "iterations", low=1)
     tol = _v.check_real(tol, "tol", low=0)
@@ -196,7 +217,8 @@ def power_iteration(operator, input_shape, iterations: int = 500, seed: int = 0,
         with tf.GradientTape() as tape:
             tape.watch(v)
             half = 0.5 * tf.reduce_sum(tf.square(operator(v)))
-        g = tape.gradient(half, v)
+        # an operator that ignores its input (the zero operator) has a zero gradient
+        g = tape.gradient(half, v, unconnected_gradients=tf.UnconnectedGradients.ZERO)
         return g / tf.norm(g), tf.sqrt(2.0 * half)
 
     v = v / tf.norm(v)
@@ -204,6 +226,13 @@ def power_iteration(operator, input_shape, iterations: int = 500, seed: int = 0,
     for _ in range(iterations):
         v, sigma = step(v)
         sigma = float(sigma)
+        if sigma == 0.0:  # M v = 0: the zero operator (the next v would be 0/0)
+            return 0.0
+        if not math.isfinite(sigma):
+            raise ValueError(
+                f"operator's output is not finite (||M v|| = {sigma}): expected a linear "
+                "operator with finite outputs"
+            )
         if abs(sigma - previous) <= tol * max(sigma, 1e-30):
             break
         previous = sigma

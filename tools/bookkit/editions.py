@@ -20,7 +20,9 @@ instructor's autograder, and the grading of a submission (`grade`).
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 SOLUTION_TAG = "solution"
@@ -57,12 +59,34 @@ def cell_tags(cell) -> list:
     return list(cell.get("metadata", {}).get("tags", []))
 
 
+def _check_notebook(nb, name: str = "nb"):
+    """`nb` must be a notebook already read (a dict with cells), not a path to one."""
+    if isinstance(nb, (str, bytes, os.PathLike)):
+        raise TypeError(
+            f"{name} must be a notebook, got the path {nb!r}: read it first, e.g. with "
+            "bookkit.editions.read_notebook(path)"
+        )
+    if not isinstance(nb, Mapping) or "cells" not in nb:
+        raise TypeError(
+            f"{name} must be a notebook (nbformat 4, with cells; read one with "
+            f"bookkit.editions.read_notebook(path)), got {type(nb).__name__}"
+        )
+    return nb
+
+
 def question_config(cell) -> dict:
-    """The YAML under a ``# BEGIN QUESTION`` marker (name, points, ...)."""
+    """The YAML under a ``# BEGIN QUESTION`` marker (name, points, ...); ValueError with
+    the YAML's own error where it cannot be read."""
     import yaml
 
     body = cell_source(cell).split("\n", 1)[1] if "\n" in cell_source(cell) else ""
-    config = yaml.safe_load(body) or {}
+    try:
+        config = yaml.safe_load(body) or {}
+    except yaml.YAMLError as e:
+        raise ValueError(
+            f"a '# BEGIN QUESTION' cell must hold YAML (name, points), got {body!r}; "
+            f"YAML error: {e}"
+        ) from None
     if not isinstance(config, dict) or "name" not in config:
         raise ValueError(f"a '# BEGIN QUESTION' cell must give a name, got {body!r}")
     return config
@@ -79,7 +103,11 @@ def _track_marker(mark: str, cell, stack: list, question, where: str):
             raise ValueError(f"{where}: '# {mark}' outside a question")
         stack.append(kind)
         if kind == "QUESTION":
-            return {"name": question_config(cell)["name"], "tests": 0, "exercise": None}
+            try:
+                name = question_config(cell)["name"]
+            except ValueError as e:
+                raise ValueError(f"{where}: {e}") from None
+            return {"name": name, "tests": 0, "exercise": None}
         return question
     if not stack or stack[-1] != kind:
         raise ValueError(f"{where}: '# {mark}' without its '# BEGIN {kind}'")
@@ -100,8 +128,9 @@ def exercises(nb) -> list[dict]:
 
     Raises ValueError where the convention is broken: unbalanced markers or solution
     blocks, a solution for no exercise, a code cell inside a solution not tagged
-    ``solution``, a question without an exercise or without tests.
+    ``solution``, a question without an exercise or without tests, each naming its cell.
     """
+    _check_notebook(nb)
     found: list[dict] = []
     stack: list[str] = []
     question = None
@@ -177,9 +206,11 @@ def _roles(nb):
 
 def student_notebook(nb):
     """A copy of `nb` without solutions or checks (removed, not hidden), outputs cleared
-    from nothing else: the exercises stay, with the cells students fill in left to them."""
+    from nothing else: the exercises stay, with the cells students fill in left to them.
+    `nb` is a notebook already read (``read_notebook``), not its path: a TypeError says so."""
     import copy
 
+    _check_notebook(nb)
     exercises(nb)  # the structure must hold before anything is removed
     out = copy.deepcopy(nb)
     out["cells"] = [cell for cell, role in _roles(out) if role == "chapter"]
@@ -188,6 +219,7 @@ def student_notebook(nb):
 
 def solution_texts(nb) -> list[str]:
     """The text of every solution and check in `nb`: what a student edition must not hold."""
+    _check_notebook(nb)
     texts = [cell_source(cell) for cell, role in _roles(nb) if role == "solution"]
     return [t for t in texts if t.strip()]
 
@@ -220,9 +252,10 @@ def exercise_table(paths):
     rows = []
     for path in paths:
         nb = read_notebook(path)
+        found = exercises(nb)  # first: a broken question names its cell
         configs = [question_config(c) for c in nb["cells"] if marker(c) == "BEGIN QUESTION"]
         points = {config["name"]: config.get("points") for config in configs}
-        for e in exercises(nb):
+        for e in found:
             rows.append(
                 {
                     "chapter": Path(path).stem,
