@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from .build import EDITIONS, build, execute, render_html
+from .build import EDITIONS, build, default_jobs, execute, render_html
 from .colab import sync_colab
 from .toc import ROOT
 
@@ -26,6 +26,12 @@ def main(argv=None):
     b.add_argument(
         "--edition", default="full", choices=EDITIONS, help="student: every solution removed"
     )
+    b.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help=f"chapters executed side by side (default here: {default_jobs()})",
+    )
     h = sub.add_parser(
         "html", help="rebuild the HTML from the chapters an earlier build executed (seconds)"
     )
@@ -35,6 +41,7 @@ def main(argv=None):
     e.add_argument("notebook")
     e.add_argument("--profile", default="smoke")
     e.add_argument("--out", default=None)
+    e.add_argument("--root", default=None, help=argparse.SUPPRESS)  # the build's, side by side
     s = sub.add_parser(
         "sync-colab", help="write _config.yml's repository address into the Colab cells"
     )
@@ -45,14 +52,15 @@ def main(argv=None):
     if args.cmd == "build":
         start = time.perf_counter()
         out = Path(args.out) if args.out else None
-        build(args.profile, out, html=not args.no_html, edition=args.edition)
+        build(args.profile, out, html=not args.no_html, edition=args.edition, jobs=args.jobs)
         print(f"total: {time.perf_counter() - start:.0f} s")
     elif args.cmd == "html":
         site = render_html(Path(args.out) if args.out else ROOT / "_build", edition=args.edition)
         print(f"book: {site / 'index.html'}")
     elif args.cmd == "execute":
         out = Path(args.out) if args.out else ROOT / "_build" / "source" / "book"
-        execute(Path(args.notebook).resolve(), out.resolve(), args.profile)
+        root = Path(args.root).resolve() if args.root else ROOT
+        execute(Path(args.notebook).resolve(), out.resolve(), args.profile, root)
     else:
         stale = sync_colab(check=args.check)
         for p in stale:

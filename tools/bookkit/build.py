@@ -46,17 +46,32 @@ def profile_parameters(profile: str, notebook: Path, root: Path = ROOT) -> dict:
 
     A default goes only to the chapters whose `parameters` cell defines its name (the
     page that compares with the paper trains nothing and has no `n_train`); a name set
-    for one chapter must be one that chapter defines.
+    for one chapter must be one that chapter defines: a ValueError here, so that every
+    caller (a build, ``bookkit.course assign``) refuses a misspelt name before any run.
     """
-    profiles = read_yaml(root / "book" / "profiles.yml")
+    path = Path(root) / "book" / "profiles.yml"
+    profiles = read_yaml(path)
     if profile not in profiles:
         raise ValueError(
             f"unknown profile {profile!r}; expected one of {sorted(profiles)} (book/profiles.yml)"
         )
     p = profiles[profile] or {}
+    notebook = Path(notebook)
     defined = notebook_parameters(notebook)
     params = {k: v for k, v in (p.get("defaults") or {}).items() if k in defined}
-    params.update((p.get("chapters") or {}).get(notebook.stem) or {})
+    own = (p.get("chapters") or {}).get(notebook.stem) or {}
+    if not isinstance(own, dict):
+        raise ValueError(
+            f"{path}: profile {profile!r}, chapter {notebook.stem!r} must map parameter "
+            f"names to values, got {own!r}"
+        )
+    unknown = sorted(set(own) - defined)
+    if unknown:
+        raise ValueError(
+            f"{path}: profile {profile!r} sets {unknown} for the chapter {notebook.stem!r}, "
+            f"whose parameters cell does not define them; it defines {sorted(defined)}"
+        )
+    params.update(own)
     return params
 
 
@@ -75,13 +90,7 @@ def execute(notebook: Path, out_dir: Path, profile: str, root: Path = ROOT) -> P
     """Run one chapter with papermill in `out_dir` (its JSON of results lands there too)."""
     import papermill as pm
 
-    params = profile_parameters(profile, notebook, root)
-    unknown = set(params) - notebook_parameters(notebook)
-    if unknown:
-        raise ValueError(
-            f"profile {profile!r} sets {sorted(unknown)}, "
-            f"which {notebook.name}'s parameters cell does not define"
-        )
+    params = profile_parameters(profile, notebook, root)  # refuses names the chapter lacks
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / notebook.name
     # progress bars are for people at a notebook, not for the rendered book; nor is
@@ -124,6 +133,69 @@ def _kernel_config() -> dict:
 EDITIONS = ("full", "student")
 
 
+def default_jobs() -> int:
+    """Chapters executed side by side by default: 2 where there are 2 cores or more.
+
+    One chapter keeps about 1.2 of 2 cores busy (TensorFlow's small ops, papermill,
+    figures); a second fills the other. More would only share the same cores.
+    """
+    return 2 if (os.cpu_count() or 1) >= 2 else 1
+
+
+def reads_other_chapters(notebook: Path) -> bool:
+    """A page that reads the other chapters' results (its parameters name `results_dir`:
+    the fidelity page) runs after all of them."""
+    return "results_dir" in notebook_parameters(notebook)
+
+
+def execute_all(
+    notebooks: list[Path], out_dir: Path, profile: str, root: Path = ROOT, jobs: int = 1
+) -> dict[Path, float]:
+    """Execute `notebooks` into `out_dir`, `jobs` at a time; each one's seconds, in order.
+
+    Every chapter's parameters are checked before the first one runs. Side by side, each
+    chapter runs in a process of its own (``python -m bookkit execute``) and its log is
+    printed when it ends; the pages that read the others' results run last.
+    """
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+        raise ValueError(f"jobs must be a whole number >= 1, got {jobs!r}")
+    for nb in notebooks:
+        profile_parameters(profile, nb, root)
+    first = [nb for nb in notebooks if not reads_other_chapters(nb)]
+    last = [nb for nb in notebooks if reads_other_chapters(nb)]
+    times = {}
+    if jobs == 1:
+        first, last = [], first + last
+    else:
+        times.update(_execute_side_by_side(first, out_dir, profile, root, jobs))
+    for nb in last:
+        start = time.perf_counter()
+        execute(nb, out_dir, profile, root)
+        times[nb] = time.perf_counter() - start
+    return {nb: times[nb] for nb in notebooks}
+
+
+def _execute_side_by_side(notebooks, out_dir, profile, root, jobs) -> dict[Path, float]:
+    """Each chapter in its own ``python -m bookkit execute`` process, `jobs` at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def run(nb):
+        print(f"started {nb.relative_to(root)}", flush=True)
+        start = time.perf_counter()
+        cmd = [sys.executable, "-m", "bookkit", "execute", str(nb), "--profile", profile]
+        cmd += ["--out", str(out_dir), "--root", str(root)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        print(proc.stdout + proc.stderr, end="", flush=True)
+        if proc.returncode:
+            raise RuntimeError(f"{nb.name} failed (exit {proc.returncode}); its log is above")
+        return time.perf_counter() - start
+
+    os.environ.setdefault("NBHELPERS_PROGRESS", "0")  # the processes inherit it
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {nb: pool.submit(run, nb) for nb in notebooks}
+        return {nb: f.result() for nb, f in futures.items()}
+
+
 def _check_edition(edition) -> str:
     """`edition` must be one of EDITIONS."""
     if edition not in EDITIONS:
@@ -137,8 +209,12 @@ def build(
     root: Path = ROOT,
     html: bool = True,
     edition: str = "full",
+    jobs: int | None = None,
 ) -> Path:
     """Execute every chapter of the toc under `profile` and build the HTML book.
+
+    `jobs` chapters run side by side (default `default_jobs()`); they share the model
+    cache, whose entries are locked, so a model two chapters need is trained once.
 
     The chapters always run with their solutions, so that every exercise's checks run;
     the student `edition` is then rendered from copies with every solution removed.
@@ -147,6 +223,7 @@ def build(
     if not isinstance(html, bool):
         raise TypeError(f"html must be a bool, got {type(html).__name__}")
     edition = _check_edition(edition)
+    jobs = default_jobs() if jobs is None else jobs
     out = Path(out or root / "_build").resolve()
     src = out / "source"
     if src.exists():
@@ -157,11 +234,7 @@ def build(
     mnist = _absolute_mnist_env()
     if mnist:
         print(f"MNIST: {MNIST_ENV}={mnist} (load_mnist('auto') reads it first)", flush=True)
-    times = {}
-    for nb in chapters(root):
-        start = time.perf_counter()
-        execute(nb, src / "book", profile, root)
-        times[nb] = time.perf_counter() - start
+    times = execute_all(chapters(root), src / "book", profile, root, jobs)
     if html:
         render_html(out, root, sources=False, edition=edition)
     print(build_summary(out, times, root, html, edition), flush=True)
