@@ -20,14 +20,14 @@ book: $(STAMP)
 test: $(STAMP) browser
 	$(VENV)/bin/python -m pytest
 
-# tests/test_browser.py opens every page in Debian's headless chromium through its
+# tests/book/test_browser.py opens every page in Debian's headless chromium through its
 # chromedriver; as root, a machine without them gets them from apt (quietly, log on failure).
 browser:
 	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then exit 0; fi; \
 	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
-		echo "tests/test_browser.py needs chromium and its chromedriver:" \
+		echo "tests/book/test_browser.py needs chromium and its chromedriver:" \
 			"run 'apt-get install chromium chromium-driver' as root" >&2; exit 1; fi; \
-	echo "installing chromium and chromium-driver with apt-get (for tests/test_browser.py)"; \
+	echo "installing chromium and chromium-driver with apt-get (for tests/book/test_browser.py)"; \
 	log=$$(mktemp); \
 	{ apt-get update -q && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -q chromium chromium-driver; } >"$$log" 2>&1 \

