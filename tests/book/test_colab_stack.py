@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONSTRAINTS = ROOT / "colab-constraints.txt"
 
 
@@ -54,6 +54,7 @@ def test_colab_constraints_list_the_books_dependencies():
         assert name in pins, f"{name} is a requirement but colab-constraints.txt lacks it"
 
 
+@pytest.mark.index
 def test_requirements_resolve_on_colabs_versions_unchanged(tmp_path):
     out = resolve(requirements(), tmp_path)
     assert out.returncode == 0, f"pip could not resolve on Colab's versions:\n{out.stderr[-3000:]}"
@@ -65,6 +66,7 @@ def test_requirements_resolve_on_colabs_versions_unchanged(tmp_path):
     assert {_req_name(r) for r in requirements()} <= set(resolved)
 
 
+@pytest.mark.index
 def test_a_requirement_that_would_replace_colabs_numpy_is_caught(tmp_path):
     """The check can fail: asking for a numpy newer than Colab's does not resolve."""
     out = resolve([*requirements(), "numpy>=2.3"], tmp_path)

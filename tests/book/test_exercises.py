@@ -1,4 +1,4 @@
-"""Every chapter's exercises follow the course edition's convention (nbhelpers.course).
+"""Every chapter's exercises follow the course edition's convention (bookkit.editions).
 
 Three to five exercises per chapter, each with a solution, at least one of them an otter
 question; every check cell one test function and its call (what otter reads, and what

@@ -8,14 +8,13 @@ FC10 = ("FC10(1e-4)", "FC10(1e-2)", "FC10(1)")
 
 
 @pytest.fixture(scope="module")
-def table1(chapter_results):
-    return chapter_results("01_framework")["results"]["table1"]
+def table1(results):
+    return results["table1"]
 
 
-def test_reports_table1_on_the_embedded_digits(chapter_results, table1):
-    r = chapter_results("01_framework")
-    assert r["data"]["is_full"] is False and "embedded" in r["data"]["source"]
-    assert set(table1) == set(r["paper"]["table1"])
+def test_reports_table1_on_the_embedded_digits(written, table1):
+    assert written["data"]["is_full"] is False and "embedded" in written["data"]["source"]
+    assert set(table1) == set(written["paper"]["table1"])
     for name, row in table1.items():
         assert 0 <= row["train_error"] <= 100 and 0 <= row["test_error"] <= 100, name
 
@@ -31,12 +30,11 @@ def test_weight_decay_raises_softmax_regressions_training_error(table1):
     assert errors[0] <= errors[1] < errors[2], errors
 
 
-def test_gap_to_the_paper_is_the_larger_of_the_two_errors_gaps(chapter_results, table1):
-    r = chapter_results("01_framework")
-    gap = r["results"]["gap_points"]
+def test_gap_to_the_paper_is_the_larger_of_the_two_errors_gaps(written, results, table1):
+    gap = results["gap_points"]
     assert set(gap) == set(table1)
     for name, row in table1.items():
-        paper = r["paper"]["table1"][name]
+        paper = written["paper"]["table1"][name]
         want = max(abs(row[k] - paper[k]) for k in ("train_error", "test_error"))
         assert gap[name] == pytest.approx(want), name
-    assert r["parameters"]["method"] == "adam_lbfgs"
+    assert written["parameters"]["method"] == "adam_lbfgs"

@@ -18,11 +18,6 @@ PENULTIMATE = ("ConvNet fc", "FC100-100-10 hidden2")
 
 
 @pytest.fixture(scope="module")
-def written(chapter_results):
-    return chapter_results("02_units_and_directions")
-
-
-@pytest.fixture(scope="module")
 def layers(written):
     return written["results"]["layers"]
 

@@ -5,11 +5,6 @@ import pytest
 pytestmark = pytest.mark.book
 
 
-@pytest.fixture(scope="module")
-def results(chapter_results):
-    return chapter_results("03_blind_spots")["results"]
-
-
 def test_every_adversarial_example_is_misclassified(results):
     figure7 = results["figure7"]
     assert all(figure7["adversarial_success"]) and figure7["adversarial_correct"] == 0
@@ -30,25 +25,25 @@ def test_noise_of_larger_stddev_is_mostly_harmless(results):
         assert row["accuracy_noise_3x_stddev"] >= 80, name
 
 
-def test_table1_distortions(chapter_results, results):
-    assert set(results["table1"]) == set(chapter_results("03_blind_spots")["paper"]["table1"])
+def test_table1_distortions(written, results):
+    assert set(results["table1"]) == set(written["paper"]["table1"])
     d = {n: row["distortion"] for n, row in results["table1"].items()}
     assert all(0 < v < 0.3 for v in d.values()), d
     # The prose compares the FC10 models' order with the paper's: stronger decay, larger distortion.
     assert d["FC10(1e-4)"] < d["FC10(1e-2)"] < d["FC10(1)"]
 
 
-def test_table1_uses_the_random_reading(chapter_results, results):
+def test_table1_uses_the_random_reading(written, results):
     """The book's default reading: a random wrong label, mean over the correct digits."""
-    assert chapter_results("03_blind_spots")["parameters"]["reading"] == "random"
+    assert written["parameters"]["reading"] == "random"
     for name, row in results["table1"].items():
         assert row["distortion"] == row["mean_distortion_correct"], name
 
 
-def test_every_reading_is_measured_and_nearest_is_the_smallest(chapter_results, results):
+def test_every_reading_is_measured_and_nearest_is_the_smallest(written, results):
     from nbhelpers.attacks import readings
 
-    n = chapter_results("03_blind_spots")["parameters"]["n_readings"]
+    n = written["parameters"]["n_readings"]
     for name, measured in results["readings"].items():
         assert set(measured) == set(readings.READINGS), name
         # the full searches almost never fail; a coarse grid of c may (reported, not averaged)
@@ -61,9 +56,13 @@ def test_every_reading_is_measured_and_nearest_is_the_smallest(chapter_results, 
     assert set(results["closest_reading"]) == set(readings.READINGS)
 
 
-def test_figure7_noise_accuracy_is_reported_against_about_half(chapter_results, results):
+def test_figure7_noise_accuracy_is_reported_against_about_half(written, results):
     accuracy = results["figure7_noise"]["FC100-100-10"]["accuracy"]
     assert 0 <= accuracy <= 100
-    assert chapter_results("03_blind_spots")["paper"]["figure7_noise"]["FC100-100-10"] == {
-        "accuracy": 50
-    }
+    assert written["paper"]["figure7_noise"]["FC100-100-10"] == {"accuracy": 50}
+
+
+def test_one_digit_is_moved_to_each_of_its_nine_wrong_labels(results):
+    one = results["one_digit"]
+    assert sorted(one["targets"]) == [t for t in range(10) if t != one["label"]]
+    assert len(one["success"]) == len(one["distortion"]) == 9

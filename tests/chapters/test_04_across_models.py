@@ -10,16 +10,6 @@ MODELS = ("FC10(1e-4)", "FC10(1e-2)", "FC10(1)", "FC100-100-10", "FC200-200-10",
 SUMMARY_ROW = "adversarial examples, other models"
 
 
-@pytest.fixture(scope="module")
-def written(chapter_results):
-    return chapter_results("04_across_models")
-
-
-@pytest.fixture(scope="module")
-def results(written):
-    return written["results"]
-
-
 def test_diagonal_is_full(results):
     for name in MODELS:
         assert results["matrix"][name][name] == 100.0, name

@@ -9,16 +9,6 @@ pytestmark = pytest.mark.book
 SUMMARY_ROWS = ("same training set", "other training set", "magnified")
 
 
-@pytest.fixture(scope="module")
-def written(chapter_results):
-    return chapter_results("05_across_training_sets")
-
-
-@pytest.fixture(scope="module")
-def results(written):
-    return written["results"]
-
-
 def test_transfer_across_training_sets(results):
     s = results["transfer_summary"]
     assert all(v == 100.0 for v in s["diagonal"][:3])  # unmagnified: by construction

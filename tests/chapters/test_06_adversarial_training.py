@@ -6,21 +6,11 @@ import pytest
 
 from nbhelpers import paper
 from nbhelpers.adversarial_training import PAPER_SECTION_4_2
-from nbhelpers.robustness import paired_difference
+from nbhelpers.robustness import paired_difference, verdict
 
 pytestmark = pytest.mark.book
 
 VARIANTS = ["weight decay", "dropout", "pool (pixels)", "pool (every layer)", "FGSM"]
-
-
-@pytest.fixture(scope="module")
-def written(chapter_results):
-    return chapter_results("06_adversarial_training")
-
-
-@pytest.fixture(scope="module")
-def results(written):
-    return written["results"]
 
 
 def test_the_papers_numbers_are_cited(written):
@@ -72,7 +62,10 @@ def test_the_differences_are_paired_by_seed(results):
 def test_the_verdict_says_what_the_numbers_say(results):
     best = results["test_error_spread"]["pool (every layer)"]["mean"]
     gain = results["difference_to_weight_decay"]["pool (every layer)"]
-    outcome = "better" if gain["high"] < 0 else "worse" if gain["low"] > 0 else "no different"
+    outcome = verdict(gain)
+    assert outcome == (
+        "better" if gain["high"] < 0 else "worse" if gain["low"] > 0 else "no different"
+    )
     assert results["verdict"] == {
         "below_1_2": best < PAPER_SECTION_4_2["adversarial pool"],
         "better_than_weight_decay": gain["high"] < 0,

@@ -11,16 +11,6 @@ pytestmark = pytest.mark.book
 TABLE1_MODELS = ("FC10(1e-4)", "FC10(1e-2)", "FC10(1)", "FC100-100-10", "FC200-200-10", "AE400-10")
 
 
-@pytest.fixture(scope="module")
-def written(chapter_results):
-    return chapter_results("07_layer_instability")
-
-
-@pytest.fixture(scope="module")
-def results(written):
-    return written["results"]
-
-
 def test_formula_checked_against_the_truth(results):
     gaps = results["gaps"]
     assert gaps["cases"] == 24  # kernels 1, 3, 5, 11 × strides 1, 2, 4 × 'same', 'valid'

@@ -11,16 +11,6 @@ pytestmark = pytest.mark.book
 FC10 = ("FC10(1e-4)", "FC10(1e-2)", "FC10(1)")
 
 
-@pytest.fixture(scope="module")
-def written(chapter_results):
-    return chapter_results("08_after_the_paper")
-
-
-@pytest.fixture(scope="module")
-def results(written):
-    return written["results"]
-
-
 def test_the_later_papers_numbers_are_cited(written):
     theirs = written["paper"]
     goodfellow = theirs["goodfellow_2015"]["shallow softmax, MNIST test set"]

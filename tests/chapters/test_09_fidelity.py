@@ -7,12 +7,7 @@ from nbhelpers import fidelity, paper
 pytestmark = pytest.mark.book
 
 
-@pytest.fixture(scope="module")
-def page(chapter_results):
-    return chapter_results("09_fidelity")
-
-
-def test_every_papers_number_is_the_papers(page):
+def test_every_papers_number_is_the_papers(results):
     """The paper's side is the paper's (nbhelpers.paper), never typed into the page."""
     tables = {
         "Table 1": paper.TABLE1,
@@ -21,7 +16,7 @@ def test_every_papers_number_is_the_papers(page):
         "Table 4": paper.TABLE4,
     }
     checked = 0
-    for cell in page["results"]["cells"]:
+    for cell in results["cells"]:
         table = tables.get(cell["table"])
         if table is not None:
             assert cell["paper"] == pytest.approx(table[cell["row"]][cell["column"]]), cell
@@ -29,12 +24,12 @@ def test_every_papers_number_is_the_papers(page):
     assert checked >= 12 + 6 + 8 * 6 + 3 * 4 + 8 * 3  # Tables 1 (errors, distortion) to 4
 
 
-def test_every_reproduced_table_is_on_the_page(page):
-    tables = {cell["table"] for cell in page["results"]["cells"]}
+def test_every_reproduced_table_is_on_the_page(results):
+    tables = {cell["table"] for cell in results["cells"]}
     assert {source.table for source in fidelity.SOURCES} == tables
 
 
-def test_the_smoke_build_says_its_numbers_come_from_a_small_sample(page, built_book):
-    assert page["data"]["small_sample"], "the smoke profile runs on embedded digits"
+def test_the_smoke_build_says_its_numbers_come_from_a_small_sample(written, built_book):
+    assert written["data"]["small_sample"], "the smoke profile runs on embedded digits"
     html = (built_book / "_build" / "html" / "book" / "09_fidelity.html").read_text()
     assert "These numbers come from a small sample" in html

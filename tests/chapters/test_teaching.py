@@ -8,11 +8,6 @@ from bookkit import editions, toc
 pytestmark = pytest.mark.book
 
 
-@pytest.fixture(scope="module")
-def results(chapter_results):
-    return chapter_results("teaching")["results"]
-
-
 def test_the_page_lists_every_chapter_with_exercises(results):
     listed = set(results["per_chapter"])
     expected = {p.stem for p in toc.chapters() if p.stem != "teaching"}

@@ -1,4 +1,4 @@
-"""Tests for nbhelpers.adversarial_training and adversarial_pools: training on refreshed
+"""Tests for nbhelpers.adversarial_training (trainers, pools): training on refreshed
 pools of adversarial examples (paper §4.2), its baselines (weight decay, dropout) and FGSM
 training (Goodfellow et al. 2015), on 300 digits."""
 
@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from nbhelpers import adversarial_training as A
-from nbhelpers.data import load_mnist
 from nbhelpers.models import build
 
 # 3 epochs: the pool is filled before epoch 2 and partly replaced before epoch 3.
@@ -31,8 +30,9 @@ TINY_DROPOUT = A.BaselineSettings(
 
 
 @pytest.fixture(scope="module")
-def data():
-    return load_mnist("embedded", verbose=False).subset(300, 100, seed=0)
+def data(few_digits):
+    """300 training and 100 test digits (tests/conftest.py)."""
+    return few_digits
 
 
 @pytest.fixture(scope="module")

