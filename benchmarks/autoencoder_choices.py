@@ -50,9 +50,9 @@ def run(label, data, settings, extra, decay, factor):
     try:
         t = time.perf_counter()
         model = models.build("AE400-10", seed=0)
-        T._fit_autoencoder(model, data.x_train, settings, 0)
-        head, codes = T._classifier_head(model, data.x_train)
-        T._fit_classifier(head, codes, data.y_train, CLASSIFIER, 0)
+        T.fit_autoencoder(model, data.x_train, settings, 0)
+        head, codes = T.classifier_head(model, data.x_train)
+        T.fit_classifier(head, codes, data.y_train, CLASSIFIER, 0)
         sec = time.perf_counter() - t
     finally:
         models.MODELS["AE400-10"] = BOOK

@@ -28,6 +28,9 @@ __all__ = [
     "train",
     "trained_model",
     "check_settings",
+    "classifier_head",
+    "fit_autoencoder",
+    "fit_classifier",
     "minimise",
     "regularization",
 ]
@@ -225,7 +228,7 @@ def minimise(variables, batch_loss, data, settings, seed, desc, progress) -> dic
     return {**info, "final_loss": out["final_loss"]}
 
 
-def _fit_classifier(model, x, y, settings: TrainingSettings, seed: int, progress=False, label=None):
+def fit_classifier(model, x, y, settings: TrainingSettings, seed: int, progress=False, label=None):
     """Fit every trainable weight of `model` on (x, y): mean cross-entropy + weight decay."""
     import keras
 
@@ -238,7 +241,7 @@ def _fit_classifier(model, x, y, settings: TrainingSettings, seed: int, progress
     return minimise(model.trainable_variables, loss, (x, y), settings, seed, desc, progress)
 
 
-def _fit_autoencoder(model, x, settings: TrainingSettings, seed: int, progress=False) -> dict:
+def fit_autoencoder(model, x, settings: TrainingSettings, seed: int, progress=False) -> dict:
     """Unsupervised sparse-autoencoder training of AE400-10's encoder (§2): squared
     reconstruction error + KL sparsity penalty + weight decay."""
     import tensorflow as tf
@@ -260,7 +263,7 @@ def _fit_autoencoder(model, x, settings: TrainingSettings, seed: int, progress=F
     return minimise(ae.trainable_variables, loss, (x,), settings, seed, desc, progress)
 
 
-def _classifier_head(model, x):
+def classifier_head(model, x):
     """AE400-10's softmax layer as a model of its own, and the frozen encoder's codes of x.
 
     The encoder does not change in the second stage, so its codes are computed once.
@@ -307,12 +310,12 @@ def train(
         "n_train": int(len(x)),
     }
     if s.kind == "ae":
-        info["autoencoder"] = _fit_autoencoder(model, x, settings, seed, progress)
-        head, codes = _classifier_head(model, x)
+        info["autoencoder"] = fit_autoencoder(model, x, settings, seed, progress)
+        head, codes = classifier_head(model, x)
         label = f"{name}'s classifier"
-        info["classifier"] = _fit_classifier(head, codes, y, settings, seed, progress, label)
+        info["classifier"] = fit_classifier(head, codes, y, settings, seed, progress, label)
     else:
-        info["classifier"] = _fit_classifier(model, x, y, settings, seed, progress, name)
+        info["classifier"] = fit_classifier(model, x, y, settings, seed, progress, name)
     info["seconds"] = round(time.perf_counter() - start, 2)
     info["train_error"] = error_rate(model, x, y)
     return TrainingResult(model=model, info=info)

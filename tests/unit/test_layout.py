@@ -62,6 +62,15 @@ def imports(name: str):
                     yield target, alias.name, node.lineno
 
 
+def test_the_benchmarks_use_only_public_names():
+    """The benchmarks are the package's users too: they call what a chapter may call."""
+    for script in sorted((ROOT / "benchmarks").glob("*.py")):
+        text = script.read_text()
+        found = re.findall(r"\b(?:T|training|nbhelpers\.\w+)\._[a-z]\w*", text)
+        found += re.findall(r"from nbhelpers[\w.]* import .*\b_[a-z]\w*", text)
+        assert not found, (script.name, found)
+
+
 def _private(name: str) -> bool:
     return name.startswith("_") and not name.startswith("__")
 

@@ -13,7 +13,6 @@ import pytest
 
 from nbhelpers import training as T
 from nbhelpers.cache import cache_dir, cache_key
-from nbhelpers.data import load_mnist
 from nbhelpers.evaluate import error_rate, predict_labels
 from nbhelpers.models import build
 from nbhelpers.training import TrainingSettings, train, trained_model
@@ -23,8 +22,9 @@ FAST = TrainingSettings(method="adam", epochs=1)  # for the cache tests: the cac
 
 
 @pytest.fixture(scope="module")
-def data():
-    return load_mnist("embedded", verbose=False).subset(300, 100)
+def data(few_digits):
+    """300 training and 100 test digits (tests/conftest.py)."""
+    return few_digits
 
 
 @pytest.fixture(scope="module")
@@ -211,7 +211,7 @@ def test_train_takes_whole_float_labels(data, monkeypatch):
         seen["y"] = y
         return {}
 
-    monkeypatch.setattr(T, "_fit_classifier", fit)
+    monkeypatch.setattr(T, "fit_classifier", fit)
     train("FC10(1e-4)", data.x_train, data.y_train.astype(np.float64), settings=FAST)
     assert seen["y"].dtype == np.int64 and np.array_equal(seen["y"], data.y_train)
 
@@ -370,7 +370,7 @@ def test_adam_then_lbfgs_runs_both_and_is_deterministic(data):
 )
 def test_autoencoder_two_stages(data, monkeypatch, settings, n):
     snapshot = {}
-    real = T._fit_autoencoder
+    real = T.fit_autoencoder
 
     def spy(model, x, s, seed, progress=False):
         out = real(model, x, s, seed, progress)
@@ -378,7 +378,7 @@ def test_autoencoder_two_stages(data, monkeypatch, settings, n):
         snapshot["logits"] = [w.copy() for w in model.get_layer("logits").get_weights()]
         return out
 
-    monkeypatch.setattr(T, "_fit_autoencoder", spy)
+    monkeypatch.setattr(T, "fit_autoencoder", spy)
     r = train("AE400-10", data.x_train[:n], data.y_train[:n], seed=0, settings=settings)
     info = r.info
     assert {"autoencoder", "classifier", "train_error"} <= set(info)
@@ -430,7 +430,8 @@ def _no_training(monkeypatch):
 
 
 def _files(folder):
-    return sorted(p.name for p in Path(folder).iterdir())
+    """The cache's entries' files; each entry's lock file (cache.entry_lock) stays beside it."""
+    return sorted(p.name for p in Path(folder).iterdir() if p.suffix != ".lock")
 
 
 def _entry(folder):
@@ -454,6 +455,7 @@ def test_cache_round_trip(cache, calls, data, monkeypatch, capsys):
     assert "training FC10(1e-4) on 300 digits (adam_lbfgs)" in capsys.readouterr().out
     names = _files(cache)
     assert len(names) == 2, names  # no temporary files left behind
+    assert sorted(p.suffix for p in cache.iterdir()) == [".json", ".lock", ".npz"]
     assert (
         names[0].startswith("FC10_1e_4-")
         and names[0].endswith(".json")
