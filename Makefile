@@ -3,6 +3,8 @@
 PYTHON ?= python3
 PROFILE ?= smoke
 EDITION ?= full
+# pytest-xdist workers: one makes the book (the tests that read it), the others run the rest
+TEST_JOBS ?= 2
 VENV := .venv
 STAMP := $(VENV)/.installed
 
@@ -18,7 +20,7 @@ book: $(STAMP)
 	$(VENV)/bin/python -m bookkit build --profile $(PROFILE) --edition $(EDITION)
 
 test: $(STAMP) browser
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n $(TEST_JOBS) --dist loadgroup
 
 # tests/book/test_browser.py opens every page in Debian's headless chromium through its
 # chromedriver; as root, a machine without them gets them from apt (quietly, log on failure).

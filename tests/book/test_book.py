@@ -1,8 +1,9 @@
 """The book as a whole: chapters stored clean, executed by papermill, built to HTML, each
 writing its numbers in the same shape. The claims each chapter's prose makes are checked
-on those numbers in tests/test_chapter_<notebook stem>.py."""
+on those numbers in tests/chapters/test_<notebook stem>.py."""
 
-from pathlib import Path
+import json
+import os
 
 import nbformat
 import pytest
@@ -33,7 +34,7 @@ def test_toc_lists_chapters():
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
 def test_every_chapter_has_its_claims_tests(chapter):
-    tests = Path(__file__).parent / f"test_chapter_{chapter.stem}.py"
+    tests = ROOT / "tests" / "chapters" / f"test_{chapter.stem}.py"
     assert tests.exists(), f"{chapter.name} has no {tests.name}"
 
 
@@ -52,7 +53,7 @@ def test_chapter_is_stored_clean_with_parameters_first(path):
 
 
 def test_colab_cells_use_the_configured_repository():
-    assert colab.sync_colab(check=True) == [], "run `python -m nbhelpers.book sync-colab`"
+    assert colab.sync_colab(check=True) == [], "run `python -m bookkit sync-colab`"
     url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
     assert url in colab.colab_install_source(url)
 
@@ -114,3 +115,36 @@ def test_every_chapter_writes_its_numbers_in_the_same_shape(chapter_results):
         assert set(r) == RESULT_KEYS, (nb_path.stem, sorted(r))
         assert r["chapter"] == nb_path.stem
         assert r["results"], f"{nb_path.stem} reports no results"
+
+
+def test_the_pages_that_read_other_chapters_run_last():
+    """Side by side, the fidelity page (the chapters' results) and the teaching page (the
+    executed notebooks) wait for every other chapter."""
+    last = [nb.stem for nb in CHAPTERS if build.reads_other_chapters(nb)]
+    assert last == ["09_fidelity", "teaching"]
+    assert build.default_jobs() == (2 if (os.cpu_count() or 1) >= 2 else 1)
+
+
+@pytest.mark.parametrize("jobs", [0, -1, 1.5, True, "2"])
+def test_execute_all_refuses_a_bad_number_of_jobs(jobs, tmp_path):
+    with pytest.raises(ValueError, match="jobs must be a whole number >= 1"):
+        build.execute_all(CHAPTERS[:1], tmp_path, "smoke", jobs=jobs)
+
+
+def test_a_build_is_current_only_for_the_same_inputs(tmp_path):
+    """`make test` reads `make book`'s build only while nothing it was built from changed."""
+    root = tmp_path / "repo"
+    (root / "book").mkdir(parents=True)
+    (root / "_toc.yml").write_text("root: book/intro\n")
+    (root / "book" / "01_a.ipynb").write_text("{}")
+    out = tmp_path / "out"
+    out.mkdir()
+    assert not build.is_current(out, "smoke", root)  # never built
+    (out / build.STAMP).write_text(json.dumps(build.inputs_fingerprint("smoke", root)))
+    assert build.is_current(out, "smoke", root)
+    assert not build.is_current(out, "full", root)  # another profile
+    assert not build.is_current(out, "smoke", root, edition="student")
+    (root / "book" / "01_a.ipynb").write_text('{"changed": 1}')
+    assert not build.is_current(out, "smoke", root)
+    (out / build.STAMP).write_text("not json")
+    assert not build.is_current(out, "smoke", root)

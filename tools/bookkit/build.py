@@ -19,6 +19,8 @@ set, made absolute first, since each chapter runs in its output folder.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -142,10 +144,14 @@ def default_jobs() -> int:
     return 2 if (os.cpu_count() or 1) >= 2 else 1
 
 
+# A page whose parameters name one of these reads the other executed chapters: the
+# fidelity page their results, the teaching page the notebooks themselves.
+READS_OTHERS = ("results_dir", "chapters_dir")
+
+
 def reads_other_chapters(notebook: Path) -> bool:
-    """A page that reads the other chapters' results (its parameters name `results_dir`:
-    the fidelity page) runs after all of them."""
-    return "results_dir" in notebook_parameters(notebook)
+    """Whether a page reads the other executed chapters (so it runs after all of them)."""
+    return any(name in READS_OTHERS for name in notebook_parameters(notebook))
 
 
 def execute_all(
@@ -234,11 +240,56 @@ def build(
     mnist = _absolute_mnist_env()
     if mnist:
         print(f"MNIST: {MNIST_ENV}={mnist} (load_mnist('auto') reads it first)", flush=True)
+    stamp = out / STAMP
+    stamp.unlink(missing_ok=True)  # a build stopped half-way is never taken for a whole one
     times = execute_all(chapters(root), src / "book", profile, root, jobs)
     if html:
         render_html(out, root, sources=False, edition=edition)
+    stamp.write_text(json.dumps(inputs_fingerprint(profile, root, html, edition), indent=1))
     print(build_summary(out, times, root, html, edition), flush=True)
     return out
+
+
+# What a finished build records of its inputs (`is_current` compares it with today's).
+STAMP = "inputs.json"
+# Everything a build reads, as globs under the repository: a change to any file re-builds.
+INPUTS = (
+    "_toc.yml",
+    "_config.yml",
+    "requirements.lock",
+    "_static/**/*",
+    "book/*",
+    "nbhelpers/**/*.py",
+    "tools/bookkit/**/*.py",
+)
+
+
+def inputs_fingerprint(profile: str, root: Path = ROOT, html: bool = True, edition="full") -> dict:
+    """The build's settings and a SHA-256 over every input file's path and bytes."""
+    h = hashlib.sha256()
+    files = sorted({p for pattern in INPUTS for p in root.glob(pattern) if p.is_file()})
+    for path in files:
+        h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return {
+        "profile": profile,
+        "html": html,
+        "edition": edition,
+        "files": len(files),
+        "sha256": h.hexdigest(),
+    }
+
+
+def is_current(out: Path, profile: str, root: Path = ROOT, html: bool = True, edition="full"):
+    """Whether `out` holds a finished build of today's inputs under these settings, so that
+    `make test` after `make book` reads that build instead of making the same one again."""
+    stamp = Path(out) / STAMP
+    if not stamp.is_file():
+        return False
+    try:
+        recorded = json.loads(stamp.read_text())
+    except ValueError:
+        return False
+    return recorded == inputs_fingerprint(profile, root, html, edition)
 
 
 def write_sources(src: Path, root: Path = ROOT) -> None:
