@@ -202,6 +202,15 @@ def _execute_side_by_side(notebooks, out_dir, profile, root, jobs) -> dict[Path,
         return {nb: f.result() for nb, f in futures.items()}
 
 
+def _cpu_seconds() -> float:
+    """CPU seconds used so far by this process and its finished children (the kernels)."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def _check_edition(edition) -> str:
     """`edition` must be one of EDITIONS."""
     if edition not in EDITIONS:
@@ -242,7 +251,10 @@ def build(
         print(f"MNIST: {MNIST_ENV}={mnist} (load_mnist('auto') reads it first)", flush=True)
     stamp = out / STAMP
     stamp.unlink(missing_ok=True)  # a build stopped half-way is never taken for a whole one
+    started, cpu = time.perf_counter(), _cpu_seconds()
     times = execute_all(chapters(root), src / "book", profile, root, jobs)
+    wall, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
+    print(f"chapters: {wall:.0f} s, CPU {cpu:.0f} s: {cpu / wall:.2f} cores busy on average")
     if html:
         render_html(out, root, sources=False, edition=edition)
     stamp.write_text(json.dumps(inputs_fingerprint(profile, root, html, edition), indent=1))
