@@ -20,7 +20,7 @@ book: $(STAMP)
 	$(VENV)/bin/python -m bookkit build --profile $(PROFILE) --edition $(EDITION)
 
 test: $(STAMP) browser
-	$(VENV)/bin/python -m pytest -n $(TEST_JOBS) --dist loadgroup
+	$(VENV)/bin/python -m pytest -n $(TEST_JOBS) --dist loadgroup --durations=15
 
 # tests/book/test_browser.py opens every page in Debian's headless chromium through its
 # chromedriver; as root, a machine without them gets them from apt (quietly, log on failure).
