@@ -3,7 +3,9 @@
 PYTHON ?= python3
 PROFILE ?= smoke
 EDITION ?= full
-# pytest-xdist workers: one makes the book (the tests that read it), the others run the rest
+# pytest-xdist workers. The first to reach a test that reads the book builds it (two chapters
+# at a time); another that reaches one waits on the build's lock, so the build has the
+# machine, then both run the tests. (--dist loadgroup's groups are ignored by pytest 9.2.)
 TEST_JOBS ?= 2
 VENV := .venv
 STAMP := $(VENV)/.installed

@@ -64,14 +64,6 @@ def built_book():
     return out
 
 
-def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (`make test`), every test that reads the build runs on one worker,
-    which makes the build while the other workers run the unit tests."""
-    for item in items:
-        if "built_book" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("book"))
-
-
 @pytest.fixture(scope="session")
 def chapter_results(built_book):
     """The JSON of numbers each chapter wrote, by notebook stem."""
@@ -133,8 +125,8 @@ def screenshots(built_book, request):
 
 
 def pytest_terminal_summary(terminalreporter, config):
-    """Name the screenshots folder (under xdist the controller never ran the fixture, so
-    it looks where the build is)."""
+    """Name the screenshots folder this session's browser test filled (under xdist the
+    controller never ran the fixture, so it looks where the build is)."""
     folder = config.stash.get(SCREENSHOTS, None) or build_folder() / "screenshots"
     shots = [p for p in folder.glob("*.png") if p.stat().st_mtime >= SESSION_START]
     if shots:
