@@ -211,8 +211,8 @@ def entry_lock(name: str, key: dict, verbose: bool = True):
 def cached(name, key, make, *, label, n, method, verbose=True, retrain=False) -> TrainingResult:
     """The cache's entry for `name` under `key`, or `make()` trained now and stored there;
     the one place that loads or trains (and says which): every trainer of the book.
-    Under the entry's lock, so that concurrent requests train it once."""
-    cache_dir()  # a variable naming a file stops here, before any training
+    Under the entry's lock, so that concurrent requests train it once; taking the lock
+    finds the folder first, so a $NBHELPERS_CACHE naming a file stops before any training."""
     with entry_lock(name, key, verbose):
         return _load_or_train(name, key, make, label, n, method, verbose, retrain)
 

@@ -1,9 +1,9 @@
-"""Training the paper's models (§2) and the cache of trained models shared by all chapters.
+"""Training the paper's models (§2); the trained models are kept in `nbhelpers.cache`.
 
 The paper trained to convergence with L-BFGS; `train` does the same with TensorFlow
 Probability's full-batch L-BFGS, by default after a few epochs of minibatch Adam that
 bring it near the minimum cheaply (see METHODS), or with Adam alone.
-`trained_model` returns a model from the cache or trains and stores it.
+`trained_model` returns a model from the shared cache, or trains and stores it there.
 """
 
 from __future__ import annotations

@@ -167,8 +167,8 @@ def execute_all(
         raise ValueError(f"jobs must be a whole number >= 1, got {jobs!r}")
     for nb in notebooks:
         profile_parameters(profile, nb, root)
-    first = [nb for nb in notebooks if not reads_other_chapters(nb)]
     last = [nb for nb in notebooks if reads_other_chapters(nb)]
+    first = [nb for nb in notebooks if nb not in last]
     times = {}
     if jobs == 1:
         first, last = [], first + last
@@ -196,7 +196,6 @@ def _execute_side_by_side(notebooks, out_dir, profile, root, jobs) -> dict[Path,
             raise RuntimeError(f"{nb.name} failed (exit {proc.returncode}); its log is above")
         return time.perf_counter() - start
 
-    os.environ.setdefault("NBHELPERS_PROGRESS", "0")  # the processes inherit it
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = {nb: pool.submit(run, nb) for nb in notebooks}
         return {nb: f.result() for nb, f in futures.items()}
