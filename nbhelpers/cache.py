@@ -35,6 +35,7 @@ from .models import DEFAULT_DECAY_FORM, build, spec
 __all__ = [
     "CACHE_ENV",
     "TrainingResult",
+    "atomic_write",
     "cache_dir",
     "cache_key",
     "cached",
@@ -122,7 +123,7 @@ def _remove_stale_temporaries(folder: Path) -> None:
             pass
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
     """Write through a temporary file in the same folder, then rename.
 
     Readers never see half a file.
@@ -175,11 +176,9 @@ def _load_entry(name: str, key: dict):
 def _store_entry(name: str, key: dict, result: TrainingResult) -> None:
     weights_path, meta_path = entry_paths(name, key)
     weights = result.model.get_weights()
-    _atomic_write(
-        weights_path, lambda f: np.savez(f, **{f"w{i}": w for i, w in enumerate(weights)})
-    )
+    atomic_write(weights_path, lambda f: np.savez(f, **{f"w{i}": w for i, w in enumerate(weights)}))
     meta = {"key": key, "sha256": sha256_file(weights_path), "info": result.info}
-    _atomic_write(meta_path, lambda f: f.write(json.dumps(meta, indent=1, sort_keys=True).encode()))
+    atomic_write(meta_path, lambda f: f.write(json.dumps(meta, indent=1, sort_keys=True).encode()))
     _remove_stale_temporaries(weights_path.parent)
 
 

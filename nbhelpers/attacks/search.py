@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from .._validation import check_images, check_labels
+from .._validation import check_bool, check_images, check_labels
 from ..evaluate import deterministic_ops, logits, predict_labels
 from ..perturbations import rms_difference
 from ..progress import check_progress, progress_bar
@@ -245,8 +245,9 @@ def _spread(values, rows, fill) -> np.ndarray:
     return out
 
 
-def _check_arguments(model, x, labels, targets, method, kwargs) -> None:
-    """`minimal_distortion`'s checks of its settings, for a call that may not reach it."""
+def _check_arguments(model, x, labels, targets, method, kwargs) -> dict:
+    """`minimal_distortion`'s checks of its settings, for a call that may not reach it;
+    its settings, defaults included (all but the images, labels, targets and method)."""
     bound = inspect.signature(minimal_distortion).bind(model, x, labels, targets, method, **kwargs)
     bound.apply_defaults()
     a = bound.arguments
@@ -260,6 +261,9 @@ def _check_arguments(model, x, labels, targets, method, kwargs) -> None:
         (a["options"], a["option_keywords"]),
     )
     check_progress(a["progress"])
+    settings = {k: v for k, v in a.items() if k not in ("model", "x", "labels", "targets")}
+    settings.update(settings.pop("option_keywords"))
+    return settings
 
 
 def _nothing_searched(x_empty, method, targeted) -> AdversarialResult:
@@ -283,7 +287,7 @@ def _nothing_searched(x_empty, method, targeted) -> AdversarialResult:
 
 
 def search_correctly_classified(
-    model, x, labels, targets=None, method: str = "tfp", **kwargs
+    model, x, labels, targets=None, method: str = "tfp", *, cache: bool = False, **kwargs
 ) -> AdversarialResult:
     """`minimal_distortion` over all n images, searching only those the model gets right.
 
@@ -299,13 +303,26 @@ def search_correctly_classified(
     its label); ``"random"`` draws them for the searched images only, as
     `minimal_distortion` on those images would. ``kwargs``: the other arguments of
     `minimal_distortion`. ``seconds`` includes the first prediction.
+
+    ``cache``: keep the result in the model cache and return it from there when the same
+    search (model weights, images, targets, arguments, code) was run before, in this
+    process or another (`stored`); a loaded result says so in ``info["stored"]``, and
+    its ``seconds`` are those of the search that made it.
     """
     t_start = time.perf_counter()
+    check_bool(cache, "cache")
     if isinstance(targets, str):  # "random": drawn by minimal_distortion, for the right ones
         x_checked, labels, _, _ = _check_inputs(model, x, labels, None, 0)
     else:
         x_checked, labels, targets, _ = _check_inputs(model, x, labels, targets, 0)
-    _check_arguments(model, x, labels, targets, method, kwargs)
+    settings = _check_arguments(model, x, labels, targets, method, kwargs)
+    if cache:
+        from .stored import stored_search
+
+        def search():
+            return search_correctly_classified(model, x_checked, labels, targets, method, **kwargs)
+
+        return stored_search(search, model, x_checked, labels, targets, settings)
     predicted = predict_labels(model, x_checked)
     right = predicted == labels
     if right.any():
