@@ -306,6 +306,55 @@ def fresh_copy(model):
     return clone
 
 
+class CompileClock:
+    """Times, during a search, the tracing of each compiled function the search builds
+    (``get_concrete_function``) and each one's first call (XLA compilation and its first
+    run), by wrapping the cache of compiled functions in the modules that use it."""
+
+    MODULES = ("solver", "boundary", "reference")
+
+    def __init__(self):
+        import importlib
+
+        self.tracing, self.first_calls = 0.0, 0.0
+        self.modules = [importlib.import_module(f"nbhelpers.attacks.{m}") for m in self.MODULES]
+
+    def __enter__(self):
+        self.saved = [m.cached for m in self.modules]
+        original = self.saved[0]
+
+        def cached(model, key, build):
+            def timed_build():
+                t0 = time.perf_counter()
+                fn = build()
+                self.tracing += time.perf_counter() - t0
+                return self._first_call_timed(fn)
+
+            return original(model, key, timed_build)
+
+        for m in self.modules:
+            m.cached = cached
+        return self
+
+    def _first_call_timed(self, fn):
+        state = {"first": True}
+
+        def call(*a, **k):
+            if not state["first"]:
+                return fn(*a, **k)
+            state["first"] = False
+            t0 = time.perf_counter()
+            out = fn(*a, **k)
+            self.first_calls += time.perf_counter() - t0
+            return out
+
+        return call
+
+    def __exit__(self, *exc):
+        for m, c in zip(self.modules, self.saved, strict=True):
+            m.cached = c
+
+
 def cold(model, x_all, y_all, right, sizes, ref_ips, args):
     """First call on a model the search has not compiled for, against the reference's rate."""
     print(
@@ -322,20 +371,23 @@ def cold(model, x_all, y_all, right, sizes, ref_ips, args):
         x, y = x_all[idx], y_all[idx]
         t = (y + rng.integers(1, 10, n)) % 10
         for mode in (True, "objective"):
-            res = attacks.minimal_distortion(
-                fresh_copy(model),
-                x,
-                y,
-                targets=t,
-                progress=False,
-                chunk_size=args.chunk_size,
-                jit_compile=mode,
-            )
+            with CompileClock() as clock:
+                res = attacks.minimal_distortion(
+                    fresh_copy(model),
+                    x,
+                    y,
+                    targets=t,
+                    progress=False,
+                    chunk_size=args.chunk_size,
+                    jit_compile=mode,
+                )
+            rest = res.seconds - clock.tracing - clock.first_calls
             print(
                 f"  n={n:6d}  jit_compile={mode!s:9s}  {res.seconds:6.1f} s  "
                 f"{res.images_per_second:7.1f} img/s  "
                 f"= {res.images_per_second / ref_ips:6.1f}x the reference  "
-                f"(success {res.success_rate:.1%})"
+                f"(success {res.success_rate:.1%}); tracing {clock.tracing:.1f} s, "
+                f"first calls (compilation) {clock.first_calls:.1f} s, the rest {rest:.1f} s"
             )
     print(
         f"  (jit_compile='auto', the default, takes the compiled objective below "
