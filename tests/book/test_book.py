@@ -125,6 +125,24 @@ def test_the_pages_that_read_other_chapters_run_last():
     assert build.default_jobs() == (2 if (os.cpu_count() or 1) >= 2 else 1)
 
 
+def test_the_longest_independent_chapter_starts_first():
+    """Side by side, adversarial training (the longest chapter, which needs no other
+    chapter's models) starts at once instead of last; the others keep the toc's order."""
+    side_by_side = [nb for nb in CHAPTERS if not build.reads_other_chapters(nb)]
+    for profile in ("smoke", "full"):
+        order = [nb.stem for nb in build.start_order(profile, side_by_side)]
+        assert order[0] == "06_adversarial_training", profile
+        rest = [nb.stem for nb in side_by_side if nb.stem != "06_adversarial_training"]
+        assert order[1:] == rest
+
+
+def test_starting_an_unknown_chapter_first_is_an_error(tmp_path):
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "profiles.yml").write_text("smoke:\n  start_first: [99_nothing]\n")
+    with pytest.raises(ValueError, match=r"starts \['99_nothing'\] first.*01_framework"):
+        build.start_order("smoke", CHAPTERS, root=tmp_path)
+
+
 @pytest.mark.parametrize("jobs", [0, -1, 1.5, True, "2"])
 def test_execute_all_refuses_a_bad_number_of_jobs(jobs, tmp_path):
     with pytest.raises(ValueError, match="jobs must be a whole number >= 1"):

@@ -149,6 +149,22 @@ def default_jobs() -> int:
 READS_OTHERS = ("results_dir", "chapters_dir")
 
 
+def start_order(profile: str, notebooks: list[Path], root: Path = ROOT) -> list[Path]:
+    """`notebooks` in the order a side-by-side build starts them: the profile's
+    ``start_first`` chapters (long ones that need no other chapter's models) first, the
+    rest in toc order, so that the longest chapter does not start last and run alone."""
+    path = Path(root) / "book" / "profiles.yml"
+    wanted = (read_yaml(path).get(profile) or {}).get("start_first") or []
+    stems = [nb.stem for nb in notebooks]
+    unknown = [stem for stem in wanted if stem not in stems]
+    if unknown:
+        raise ValueError(
+            f"{path}: profile {profile!r} starts {unknown} first, which are not among the "
+            f"chapters it runs side by side: {stems}"
+        )
+    return sorted(notebooks, key=lambda nb: nb.stem not in wanted)  # stable: toc order kept
+
+
 def reads_other_chapters(notebook: Path) -> bool:
     """Whether a page reads the other executed chapters (so it runs after all of them)."""
     return any(name in READS_OTHERS for name in notebook_parameters(notebook))
@@ -168,7 +184,7 @@ def execute_all(
     for nb in notebooks:
         profile_parameters(profile, nb, root)
     last = [nb for nb in notebooks if reads_other_chapters(nb)]
-    first = [nb for nb in notebooks if nb not in last]
+    first = start_order(profile, [nb for nb in notebooks if nb not in last], root)
     times = {}
     if jobs == 1:
         first, last = [], first + last
