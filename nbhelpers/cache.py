@@ -35,12 +35,13 @@ from .models import DEFAULT_DECAY_FORM, build, spec
 __all__ = [
     "CACHE_ENV",
     "TrainingResult",
-    "atomic_write",
     "cache_dir",
     "cache_key",
     "cached",
     "entry_lock",
     "entry_paths",
+    "read_entry",
+    "write_entry",
 ]
 
 CACHE_ENV = "NBHELPERS_CACHE"
@@ -123,7 +124,7 @@ def _remove_stale_temporaries(folder: Path) -> None:
             pass
 
 
-def atomic_write(path: Path, write) -> None:
+def _atomic_write(path: Path, write) -> None:
     """Write through a temporary file in the same folder, then rename.
 
     Readers never see half a file.
@@ -141,45 +142,68 @@ def atomic_write(path: Path, write) -> None:
         raise
 
 
-def _load_entry(name: str, key: dict):
-    """The cached model for `key`, or None (with a warning) if missing, stale or damaged.
+def write_entry(name: str, key: dict, arrays: dict, meta: dict) -> None:
+    """Store `name`'s entry under `key`: `arrays` in its .npz, then `meta` in its .json with
+    the key and the .npz's checksum (each file written atomically)."""
+    arrays_path, meta_path = entry_paths(name, key)
+    _atomic_write(arrays_path, lambda f: np.savez(f, **arrays))
+    record = {"key": key, "sha256": sha256_file(arrays_path), **meta}
+    _atomic_write(
+        meta_path, lambda f: f.write(json.dumps(record, indent=1, sort_keys=True).encode())
+    )
+    _remove_stale_temporaries(arrays_path.parent)
+
+
+def read_entry(name: str, key: dict, parse, redo: str = "retraining"):
+    """``parse(arrays, meta)`` of `name`'s entry under `key`, or None (with a warning saying
+    it will be made again, `redo`) if the entry is missing, stale or damaged; `parse`
+    raising counts as damage.
 
     Only arrays are read (np.load with allow_pickle=False): loading never runs code from the file.
     """
-    weights_path, meta_path = entry_paths(name, key)
-    if not meta_path.exists() and not weights_path.exists():
+    arrays_path, meta_path = entry_paths(name, key)
+    if not meta_path.exists() and not arrays_path.exists():
         return None
     try:
         meta = json.loads(meta_path.read_text())
         if meta.get("key") != key:
             warnings.warn(
-                f"cached {name} at {meta_path} is stale (its key differs); retraining", stacklevel=3
+                f"cached {name} at {meta_path} is stale (its key differs); {redo}", stacklevel=3
             )
             return None
-        if sha256_file(weights_path) != meta.get("sha256"):
-            raise ValueError("weights file checksum does not match")
-        with np.load(weights_path, allow_pickle=False) as npz:
-            weights = [npz[f"w{i}"] for i in range(len(npz.files))]
+        if sha256_file(arrays_path) != meta.get("sha256"):
+            raise ValueError("arrays file checksum does not match")
+        with np.load(arrays_path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        return parse(arrays, meta)
+    except Exception as exc:  # damaged: unreadable JSON, missing or corrupt file
+        warnings.warn(f"cached {name} at {arrays_path} is damaged ({exc}); {redo}", stacklevel=3)
+        return None
+
+
+def _parse_model(name: str):
+    """`read_entry`'s parse for a trained model: its weights set on a fresh `build(name)`."""
+
+    def parse(arrays, meta):
+        weights = [arrays[f"w{i}"] for i in range(len(arrays))]
         model = build(name)
         expected = [tuple(w.shape) for w in model.get_weights()]
         if expected != [tuple(w.shape) for w in weights]:
             raise ValueError("weight shapes do not match the model")
         model.set_weights(weights)
         return TrainingResult(model=model, info=meta.get("info", {}))
-    except Exception as exc:  # damaged: unreadable JSON, missing or corrupt file
-        warnings.warn(
-            f"cached {name} at {weights_path} is damaged ({exc}); retraining", stacklevel=3
-        )
-        return None
+
+    return parse
+
+
+def _load_entry(name: str, key: dict):
+    """The cached model for `key`, or None (with a warning) if missing, stale or damaged."""
+    return read_entry(name, key, _parse_model(name))
 
 
 def _store_entry(name: str, key: dict, result: TrainingResult) -> None:
-    weights_path, meta_path = entry_paths(name, key)
-    weights = result.model.get_weights()
-    atomic_write(weights_path, lambda f: np.savez(f, **{f"w{i}": w for i, w in enumerate(weights)}))
-    meta = {"key": key, "sha256": sha256_file(weights_path), "info": result.info}
-    atomic_write(meta_path, lambda f: f.write(json.dumps(meta, indent=1, sort_keys=True).encode()))
-    _remove_stale_temporaries(weights_path.parent)
+    weights = {f"w{i}": w for i, w in enumerate(result.model.get_weights())}
+    write_entry(name, key, weights, {"info": result.info})
 
 
 @contextlib.contextmanager

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -117,37 +116,22 @@ def _name(model) -> str:
 
 
 def _load(model, x, key):
-    from ..cache import entry_paths
-    from ..data import sha256_file
+    """The stored search under `key` (its images `x`), or None (with a warning if damaged)."""
+    from ..cache import read_entry
     from .result import AdversarialResult
 
-    arrays_path, meta_path = entry_paths(_name(model), key)
-    if not meta_path.exists():
-        return None
-    try:
-        meta = json.loads(meta_path.read_text())
-        if meta.get("key") != key:
-            return None
-        if sha256_file(arrays_path) != meta.get("sha256"):
-            raise ValueError("arrays file checksum does not match")
-        with np.load(arrays_path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
+    def parse(arrays, meta):
         fields = {k: arrays.pop(k, None) for k in _ARRAYS}
         info = {**meta["info"], **{k[len("info.") :]: v for k, v in arrays.items()}}
         scalars = meta["scalars"]
         return AdversarialResult(x=x, **fields, **scalars, info={**info, "stored": True})
-    except Exception as exc:  # damaged: search again
-        warnings.warn(
-            f"stored search at {arrays_path} is damaged ({exc}); searching again", stacklevel=3
-        )
-        return None
+
+    return read_entry(_name(model), key, parse, redo="searching again")
 
 
 def _store(model, key, result) -> None:
-    from ..cache import atomic_write, entry_paths
-    from ..data import sha256_file
+    from ..cache import write_entry
 
-    arrays_path, meta_path = entry_paths(_name(model), key)
     arrays = {k: getattr(result, k) for k in _ARRAYS if getattr(result, k) is not None}
     info = {}
     for k, v in result.info.items():
@@ -155,18 +139,12 @@ def _store(model, key, result) -> None:
             arrays[f"info.{k}"] = v
         else:
             info[k] = v.item() if isinstance(v, np.generic) else v
-    atomic_write(arrays_path, lambda f: np.savez(f, **arrays))
-    meta = {
-        "key": key,
-        "sha256": sha256_file(arrays_path),
-        "scalars": {
-            "total_evaluations": int(result.total_evaluations),
-            "seconds": float(result.seconds),
-            "method": result.method,
-        },
-        "info": info,
+    scalars = {
+        "total_evaluations": int(result.total_evaluations),
+        "seconds": float(result.seconds),
+        "method": result.method,
     }
-    atomic_write(meta_path, lambda f: f.write(json.dumps(meta, indent=1, sort_keys=True).encode()))
+    write_entry(_name(model), key, arrays, {"scalars": scalars, "info": info})
 
 
 def stored_search(search, model, x, labels, targets, settings: dict):
