@@ -316,13 +316,20 @@ def search_correctly_classified(
     else:
         x_checked, labels, targets, _ = _check_inputs(model, x, labels, targets, 0)
     settings = _check_arguments(model, x, labels, targets, method, kwargs)
-    if cache:
-        from .stored import stored_search
 
-        def search():
-            return search_correctly_classified(model, x_checked, labels, targets, method, **kwargs)
+    def search():
+        return _search_checked(model, x, x_checked, labels, targets, method, kwargs, t_start)
 
-        return stored_search(search, model, x_checked, labels, targets, settings)
+    if not cache:
+        return search()
+    from .stored import stored_search
+
+    return stored_search(search, model, x_checked, labels, targets, settings)
+
+
+def _search_checked(model, x, x_checked, labels, targets, method, kwargs, t_start):
+    """`search_correctly_classified` once its arguments are checked (`x` as passed in,
+    `x_checked` the checked images)."""
     predicted = predict_labels(model, x_checked)
     right = predicted == labels
     if right.any():
