@@ -131,3 +131,20 @@ def pytest_terminal_summary(terminalreporter, config):
     shots = [p for p in folder.glob("*.png") if p.stat().st_mtime >= SESSION_START]
     if shots:
         terminalreporter.write_line(f"screenshots of {len(shots)} pages: {folder}")
+
+
+@pytest.fixture(scope="session")
+def softmax_regression(shuffled_digits):
+    """A softmax regression (784-10 logits) trained for 3 epochs on the first 1,000
+    `shuffled_digits`: the tiny model the search's unit tests share. Do not change its
+    weights: copy it (``keras.models.clone_model``) first."""
+    import keras
+
+    x, y = shuffled_digits
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(10)])
+    model.compile(
+        keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    model.fit(x[:1000], y[:1000], epochs=3, batch_size=32, verbose=0)
+    return model

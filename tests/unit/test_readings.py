@@ -12,18 +12,10 @@ from nbhelpers.evaluate import predict_labels  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def tiny(shuffled_digits):
-    """A softmax regression on 1,000 embedded digits, and 24 other digits (a few misclassified)."""
-    import keras
-
+def tiny(softmax_regression, shuffled_digits):
+    """The shared softmax regression, and 24 digits it was not trained on (a few misclassified)."""
     x, y = shuffled_digits
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(10)])
-    model.compile(
-        keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    )
-    model.fit(x[:1000], y[:1000], epochs=3, batch_size=32, verbose=0)
-    return model, x[1000:1024], y[1000:1024]
+    return softmax_regression, x[1000:1024], y[1000:1024]
 
 
 def test_targets_for_the_two_chapter_readings():

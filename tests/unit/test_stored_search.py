@@ -14,16 +14,10 @@ from nbhelpers.attacks import search_correctly_classified  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def model_and_digits(shuffled_digits):
-    """A softmax regression trained briefly on 500 embedded digits, and 12 digits to search."""
-    import keras
-
+def model_and_digits(softmax_regression, shuffled_digits):
+    """The shared softmax regression, and 12 digits it was not trained on, to search."""
     x, y = shuffled_digits
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(10)])
-    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(x[:500], y[:500], epochs=3, verbose=0)
-    return model, np.array(x[500:512]), np.array(y[500:512])
+    return softmax_regression, np.array(x[1000:1012]), np.array(y[1000:1012])
 
 
 def _fields(res):
