@@ -15,6 +15,7 @@ Where the pieces live:
 * `boundary`   bisection to the decision boundary, the final pull-back;
 * `reference`  the per-image scipy L-BFGS-B reference;
 * `problems`   the problems a search solves, its input checks;
+* `_compiled`  the compiled functions, shared by the models of one architecture;
 * `readings`   the readings of Table 1's "average minimum distortion", side by side;
 * `search`     the two public searches; `result` their result; `options` the settings.
 
@@ -25,7 +26,7 @@ After the paper (chapter "After the paper"):
 * `regions`    Gaussian probes around adversarial examples (Tabacof and Valle 2016).
 """
 
-from . import readings, regions, templates
+from . import _compiled, readings, regions, templates
 from .fgsm import FGSMResult, fgsm, fgsm_sweep, smallest_epsilon
 from .options import AUTO_JIT_PROBLEMS, SearchOptions
 from .result import AdversarialResult
@@ -36,7 +37,15 @@ from .search import (
     search_correctly_classified,
 )
 
+
+def forget_compiled() -> None:
+    """Forget every compiled function of the search, so that the next search traces and
+    compiles again (as the first in a fresh process does): for timing a first call."""
+    _compiled.clear()
+
+
 __all__ = [
+    "forget_compiled",
     "readings",
     "minimal_distortion",
     "search_correctly_classified",

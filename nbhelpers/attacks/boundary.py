@@ -45,15 +45,16 @@ def boundary_fraction(logits_of, x, r, classes, targeted, steps):
 
 
 def _shrink_function(model, input_shape):
-    """`boundary_fraction` of the model as one concrete function, cached per model and shape.
+    """`boundary_fraction` of the model as one concrete function, cached per architecture
+    and shape (`_compiled.cached`).
 
     Its signature has a free batch dimension and takes ``targeted`` and ``steps`` as
-    0-d tensors, so it is traced once per model and never again.
+    0-d tensors, so it is traced once per architecture and never again.
     """
     import tensorflow as tf
 
-    def build():
-        logits = logits_of(model, input_shape)
+    def build(template):
+        logits = logits_of(template, input_shape)
 
         def shrink(x, r, classes, targeted, steps):
             return boundary_fraction(logits, x, r, classes, targeted, steps)

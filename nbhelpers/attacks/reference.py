@@ -40,14 +40,14 @@ def _scipy_objective(model, input_shape):
     """``z (float64), x, c, t -> (f, grad f)`` in float64 for one flat image, compiled once."""
     import tensorflow as tf
 
-    def build():
+    def build(template):
         shape = (1,) + tuple(input_shape)
 
         def value_and_gradient(z, x, c, t):
             z32 = tf.cast(z, tf.float32)
             with tf.GradientTape() as tape:
                 tape.watch(z32)
-                logits = model(tf.reshape(z32, shape), training=False)[0]
+                logits = template(tf.reshape(z32, shape), training=False)[0]
                 f = objective_tf(logits, t, z32, x, c)
             g = tape.gradient(f, z32)
             return tf.cast(f, tf.float64), tf.cast(g, tf.float64)

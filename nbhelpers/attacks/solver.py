@@ -237,15 +237,16 @@ def _stage(model, input_shape, options):
 
 
 def stage_function(model, input_shape, options):
-    """One optimizer call as a concrete function, cached per model, shape and compiled settings.
+    """One optimizer call as a concrete function, cached per architecture, shape and
+    compiled settings (`_compiled.cached`: it computes with `model`'s current weights).
 
     ``options`` must be resolved (no ``jit_compile="auto"``). The signature has a
     free batch dimension and takes the iteration budget, the number of real rows and
-    the stopping fraction as 0-d tensors: traced once per model and settings.
+    the stopping fraction as 0-d tensors: traced once per architecture and settings.
     """
     import tensorflow as tf
 
-    def build():
+    def build(template):
         d = flat_size(input_shape)
         m = int(options.num_correction_pairs)
         vec = tf.TensorSpec([None], tf.float32)
@@ -266,7 +267,7 @@ def stage_function(model, input_shape, options):
             tf.TensorSpec([], tf.float32),
         ]
         fn = tf.function(
-            _stage(model, input_shape, options),
+            _stage(template, input_shape, options),
             autograph=False,
             jit_compile=options.jit_compile is True,
             input_signature=signature,

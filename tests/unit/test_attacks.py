@@ -71,7 +71,8 @@ def targets_of(y, shift):
 
 
 def fresh_copy(model):
-    """The same network as a new Keras object: the search's compiled functions start empty."""
+    """The same network as a new Keras object (it shares the compiled functions of its
+    architecture, see `test_models_of_one_architecture_share_one_compilation`)."""
     import keras
 
     clone = keras.models.clone_model(model)
@@ -198,7 +199,7 @@ def test_options_object_and_keywords_agree(setup):
 
 
 # ----------------------------------------------------------------------------------
-# compiled functions: traced once per model, never retraced
+# compiled functions: traced once per architecture, never retraced
 
 
 def _count_traces(monkeypatch):
@@ -221,7 +222,7 @@ def _count_traces(monkeypatch):
 def test_no_retracing_across_batch_sizes(setup, monkeypatch, caplog, jit_compile):
     """Calls 2 and 3 on the same model with other batch sizes trace nothing new."""
     model, x, y = setup
-    model = fresh_copy(model)
+    attacks.forget_compiled()  # this architecture's functions were compiled by earlier tests
     calls = _count_traces(monkeypatch)
     kw = dict(progress=False, jit_compile=jit_compile)
     minimal_distortion(model, x[:3], y[:3], targets=targets_of(y[:3], 1), **kw)
@@ -231,6 +232,82 @@ def test_no_retracing_across_batch_sizes(setup, monkeypatch, caplog, jit_compile
         minimal_distortion(model, x[:2], y[:2], **kw)  # untargeted, another size again
     assert calls["n"] == 2
     assert "retracing" not in caplog.text
+
+
+def _perturbed(model, scale, seed):
+    """A model of the same architecture with other weights (each weight moved by noise)."""
+    other = fresh_copy(model)
+    rng = np.random.default_rng(seed)
+    other.set_weights([w + scale * rng.normal(size=w.shape) for w in model.get_weights()])
+    return other
+
+
+def test_models_of_one_architecture_share_one_compilation(setup, monkeypatch):
+    """A second model of an architecture traces nothing, and each model is searched with its
+    own weights: the shared functions give what a search compiled for the model alone gives."""
+    model, x, y = setup
+    other = _perturbed(model, 0.3, 1)
+    kw = dict(targets=targets_of(y[:5], 3), progress=False)
+    attacks.forget_compiled()
+    alone = minimal_distortion(other, x[:5], y[:5], **kw)
+    attacks.forget_compiled()
+    calls = _count_traces(monkeypatch)
+    first = minimal_distortion(model, x[:5], y[:5], **kw)
+    traced = calls["n"]
+    shared = minimal_distortion(other, x[:5], y[:5], **kw)
+    again = minimal_distortion(model, x[:5], y[:5], **kw)
+    assert traced == 2 and calls["n"] == traced  # nothing traced for the second model
+    np.testing.assert_array_equal(shared.x_adv, alone.x_adv)
+    np.testing.assert_array_equal(again.x_adv, first.x_adv)
+    assert not np.array_equal(shared.x_adv, first.x_adv)  # other weights, other answers
+    assert np.array_equal(predict_labels(other, shared.x_adv), kw["targets"])
+
+
+def test_the_shared_template_never_touches_the_callers_models(setup):
+    """The weights are copied into a clone, never from one caller's model into another's."""
+    model, x, y = setup
+    other = _perturbed(model, 0.3, 2)
+    before = [w.copy() for w in model.get_weights()]
+    minimal_distortion(other, x[:3], y[:3], progress=False)
+    minimal_distortion(model, x[:3], y[:3], progress=False)
+    for w, b in zip(model.get_weights(), before, strict=True):
+        np.testing.assert_array_equal(w, b)
+
+
+def test_architecture_names_the_structure_not_the_instance(setup):
+    """Clones and retrained copies have one architecture; another width has another."""
+    import keras
+
+    from nbhelpers.attacks._compiled import architecture
+
+    model, _, _ = setup
+    wider = keras.Sequential(
+        [keras.Input((784,)), keras.layers.Dense(33, activation="sigmoid"), keras.layers.Dense(10)]
+    )
+    assert architecture(fresh_copy(model)) == architecture(_perturbed(model, 1.0, 3))
+    assert architecture(model) == architecture(fresh_copy(model))
+    assert architecture(wider) != architecture(model)
+
+
+def test_a_model_the_template_does_not_reproduce_keeps_its_own_functions(setup):
+    """Same configuration, different computation (a subclass's own call): no sharing."""
+    import keras
+
+    from nbhelpers.attacks import _compiled
+
+    model, x, y = setup
+
+    class Doubled(keras.Sequential):
+        def call(self, inputs, training=None, mask=None):
+            return 2.0 * super().call(inputs, training=training, mask=mask)
+
+    doubled = Doubled(
+        [keras.Input((784,)), keras.layers.Dense(32, activation="sigmoid"), keras.layers.Dense(10)]
+    )
+    doubled.set_weights(model.get_weights())
+    assert _compiled._template(doubled) is doubled
+    res = minimal_distortion(doubled, x[:3], y[:3], targets=targets_of(y[:3], 4), progress=False)
+    assert np.array_equal(predict_labels(doubled, res.x_adv), targets_of(y[:3], 4))
 
 
 def test_no_retracing_warning_across_models(setup, caplog):
