@@ -109,6 +109,7 @@ def _lbfgs(variables, loss_fn, max_iterations: int, bar=None, chunk: int = 20) -
     """
     import tensorflow as tf
     import tensorflow_probability as tfp
+    from tensorflow_probability.python.optimizer.lbfgs import LBfgsOptimizerResults
 
     shapes = [tuple(v.shape) for v in variables]
     sizes = [int(np.prod(s)) for s in shapes]
@@ -127,9 +128,25 @@ def _lbfgs(variables, loss_fn, max_iterations: int, bar=None, chunk: int = 20) -
     options = dict(num_correction_pairs=20, tolerance=1e-7, f_relative_tolerance=1e-9)
 
     @tf.function
-    def first(theta, limit):
-        return tfp.optimizer.lbfgs_minimize(
-            value_and_gradients, initial_position=theta, max_iterations=limit, **options
+    def start(theta):
+        # TFP's own initial state (one evaluation, its convergence test, empty memory), so
+        # that one traced loop, `more`, runs every chunk: tracing the loop is most of a
+        # small model's training time
+        f0, g0 = value_and_gradients(theta)
+        converged = tf.math.is_finite(f0) & (
+            tf.norm(g0, ord=np.inf, axis=-1) < options["tolerance"]
+        )
+        empty = tf.zeros((options["num_correction_pairs"], tf.size(theta)), theta.dtype)
+        return LBfgsOptimizerResults(
+            converged=converged,
+            failed=tf.zeros_like(converged),
+            num_iterations=tf.constant(0),
+            num_objective_evaluations=tf.constant(1),
+            position=theta,
+            objective_value=f0,
+            objective_gradient=g0,
+            position_deltas=empty,
+            gradient_deltas=empty,
         )
 
     @tf.function
@@ -148,11 +165,10 @@ def _lbfgs(variables, loss_fn, max_iterations: int, bar=None, chunk: int = 20) -
     level = logger.level
     logger.setLevel("ERROR")
     try:
-        result, done = None, 0
-        while done < max_iterations:
+        result, done = start(theta0), 0
+        while done < max_iterations and not bool(result.converged):
             limit = min(done + chunk, max_iterations)
-            bound = tf.constant(limit)
-            result = first(theta0, bound) if result is None else more(result, bound)
+            result = more(result, tf.constant(limit))
             done = int(result.num_iterations)
             if bar is not None:
                 bar.set_postfix(loss=f"{float(result.objective_value):.4g}", refresh=False)
