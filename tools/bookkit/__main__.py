@@ -1,4 +1,4 @@
-"""``python -m bookkit build|html|execute|sync-colab``: the book's command line."""
+"""``python -m bookkit build|html|execute|record|sync-colab``: the book's command line."""
 
 from __future__ import annotations
 
@@ -42,6 +42,15 @@ def main(argv=None):
     e.add_argument("--profile", default="smoke")
     e.add_argument("--out", default=None)
     e.add_argument("--root", default=None, help=argparse.SUPPRESS)  # the build's, side by side
+    r = sub.add_parser(
+        "record",
+        help="run chapters at the paper's scale (full profile, full MNIST) and record their "
+        "results with provenance in nbhelpers/recordings/",
+    )
+    r.add_argument(
+        "stems", nargs="*", help="chapters to record, e.g. 03_blind_spots (default: all)"
+    )
+    r.add_argument("--out", default=None, help="where the chapters run (default: _build/record)")
     s = sub.add_parser(
         "sync-colab", help="write _config.yml's repository address into the Colab cells"
     )
@@ -61,6 +70,10 @@ def main(argv=None):
         out = Path(args.out) if args.out else ROOT / "_build" / "source" / "book"
         root = Path(args.root).resolve() if args.root else ROOT
         execute(Path(args.notebook).resolve(), out.resolve(), args.profile, root)
+    elif args.cmd == "record":
+        from .record import record
+
+        record(args.stems, out=Path(args.out) if args.out else None)
     else:
         stale = sync_colab(check=args.check)
         for p in stale:

@@ -274,7 +274,24 @@ def build(
         render_html(out, root, sources=False, edition=edition)
     stamp.write_text(json.dumps(inputs_fingerprint(profile, root, html, edition), indent=1))
     print(build_summary(out, times, root, html, edition), flush=True)
+    _warn_stale_recordings(root)
     return out
+
+
+def _warn_stale_recordings(root: Path) -> None:
+    """Say which recorded chapters' code has changed since they were recorded."""
+    from nbhelpers import recording
+
+    folder = root / "nbhelpers" / "recordings"
+    for stem in recording.recorded_chapters(folder):
+        files = recording.changed_files(recording.read_recording(stem, folder)[1], root)
+        if not files:
+            continue
+        print(
+            f"recorded run: {stem}'s code has changed since it was recorded "
+            f"({', '.join(files)}); `python -m bookkit record {stem}` records it again",
+            flush=True,
+        )
 
 
 # What a finished build records of its inputs (`is_current` compares it with today's).
@@ -287,6 +304,7 @@ INPUTS = (
     "_static/**/*",
     "book/*",
     "nbhelpers/**/*.py",
+    "nbhelpers/recordings/*.json",
     "tools/bookkit/**/*.py",
 )
 

@@ -1,0 +1,187 @@
+"""The recorded run at the paper's scale: each chapter's results as the full profile on full
+MNIST computed them, with their provenance, shipped in ``nbhelpers/recordings/``.
+
+``python -m bookkit record`` alone writes these files (never edit them by hand): per
+chapter ``<stem>.json`` (the results JSON the chapter wrote, as `report.write_results`
+writes it) and ``<stem>.provenance.json`` (when, on what, how long, and a SHA-256 of every
+file of code that computed it: the chapter's notebook (its code cells) and each
+`nbhelpers` module it imports, directly or through other modules). A small-sample build
+shows the recorded tables beside its own and says, from `changed_files`, when that code
+has changed since.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+from pathlib import Path
+
+from . import _validation as _v
+from .report import read_results
+
+__all__ = [
+    "RECORDINGS",
+    "PACKAGE_ROOT",
+    "code_files",
+    "code_fingerprint",
+    "recorded_chapters",
+    "read_recording",
+    "changed_files",
+]
+
+# the folder of recordings (package data: a pip-installed copy has them too)
+RECORDINGS = Path(__file__).resolve().parent / "recordings"
+# the checkout the package was installed from (where book/ and nbhelpers/ sit side by side)
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _check_stem(stem) -> str:
+    stem = _v.check_str(stem, "stem (a chapter's file name without .ipynb)", non_empty=True)
+    if "/" in stem or stem.endswith(".ipynb"):
+        raise ValueError(f"stem must be a chapter's name like '03_blind_spots', got {stem!r}")
+    return stem
+
+
+def _imported_modules(source: str) -> set[str]:
+    """The ``nbhelpers`` modules a piece of code imports by absolute name."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.split(".")[0] == "nbhelpers"}
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.level == 0
+            and (node.module or "").split(".")[0] == "nbhelpers"
+        ):
+            found.add(node.module)
+            found |= {f"{node.module}.{a.name}" for a in node.names}
+    return found
+
+
+def _module_file(name: str, root: Path) -> Path | None:
+    """The file of module `name` under `root` (a package's ``__init__.py``), if any."""
+    base = root.joinpath(*name.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def _relative_imports(path: Path, name: str, root: Path) -> set[str]:
+    """The modules `path` (module `name`) imports, absolute and relative, as full names."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = _imported_modules(path.read_text())
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            parts = package.split(".")
+            base = ".".join(parts[: len(parts) - node.level + 1])
+            module = f"{base}.{node.module}" if node.module else base
+            found.add(module)
+            found |= {f"{module}.{a.name}" for a in node.names}
+    return found
+
+
+def code_files(notebook, root=PACKAGE_ROOT) -> list[str]:
+    """The files of code that compute a chapter, relative to `root`: the notebook and every
+    `nbhelpers` module it imports, directly or through other modules (packages' ``__init__``
+    included), sorted."""
+    import nbformat
+
+    root = Path(root)
+    notebook = Path(notebook)
+    nb = nbformat.read(notebook, as_version=4)
+    source = "\n".join(
+        c.source
+        for c in nb.cells
+        if c.cell_type == "code" and not c.source.lstrip().startswith(("%", "!"))
+    )
+    todo = set(_imported_modules(source)) | {"nbhelpers"}
+    seen: dict[str, Path] = {}
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        path = _module_file(name, root)
+        if path is None:  # a name imported from a module, not a module
+            continue
+        seen[name] = path
+        parts = name.split(".")
+        todo |= {".".join(parts[:i]) for i in range(1, len(parts))}  # the parent packages
+        todo |= _relative_imports(path, name, root) - set(seen)
+    files = {p.relative_to(root).as_posix() for p in seen.values()}
+    try:
+        files.add(notebook.resolve().relative_to(root.resolve()).as_posix())
+    except ValueError:
+        files.add(notebook.name)
+    return sorted(files)
+
+
+def _sha256(path: Path) -> str:
+    """SHA-256 of a module's bytes, or of a notebook's code cells (its prose, outputs and
+    metadata do not compute anything)."""
+    path = Path(path)
+    if path.suffix != ".ipynb":
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    import nbformat
+
+    cells = nbformat.read(path, as_version=4).cells
+    code = [c.source for c in cells if c.cell_type == "code"]
+    return hashlib.sha256(json.dumps(code).encode()).hexdigest()
+
+
+def code_fingerprint(notebook, root=PACKAGE_ROOT) -> dict[str, str]:
+    """``{file: SHA-256}`` for every file of `code_files`."""
+    return {f: _sha256(Path(root) / f) for f in code_files(notebook, root)}
+
+
+def recorded_chapters(folder=RECORDINGS) -> list[str]:
+    """The chapters (stems) with a recording, sorted."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p.name[: -len(".provenance.json")]
+        for p in folder.glob("*.provenance.json")
+        if (folder / p.name.replace(".provenance.json", ".json")).is_file()
+    )
+
+
+def read_recording(stem, folder=RECORDINGS) -> tuple[dict, dict]:
+    """``(results, provenance)`` of a chapter's recording; a FileNotFoundError that names
+    the recorded chapters if it has none."""
+    stem = _check_stem(stem)
+    folder = Path(folder)
+    results, provenance = folder / f"{stem}.json", folder / f"{stem}.provenance.json"
+    if not (results.is_file() and provenance.is_file()):
+        have = ", ".join(recorded_chapters(folder)) or "none"
+        raise FileNotFoundError(
+            f"no recording of {stem!r} in {folder} (recorded: {have}); "
+            f"`python -m bookkit record {stem}` makes one"
+        )
+    try:
+        prov = json.loads(provenance.read_text())
+    except ValueError as e:
+        raise ValueError(f"{provenance}: expected JSON written by bookkit record ({e})") from None
+    return read_results(results), prov
+
+
+def changed_files(provenance: dict, root=PACKAGE_ROOT) -> dict[str, str]:
+    """The files of code recorded in `provenance` that differ now: ``{file: "changed" |
+    "missing"}``. A notebook not present here (a pip-installed package, as on Colab) is
+    left out: only what can be compared is."""
+    _v.check_mapping(provenance, "provenance")
+    code = provenance.get("code")
+    if not isinstance(code, dict):
+        raise ValueError("provenance has no 'code' fingerprint (written by bookkit record)")
+    root = Path(root)
+    out = {}
+    for name, digest in sorted(code.items()):
+        path = root / name
+        if not path.is_file():
+            if name.startswith("nbhelpers/"):
+                out[name] = "missing"
+            continue
+        if _sha256(path) != digest:
+            out[name] = "changed"
+    return out

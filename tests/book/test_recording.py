@@ -1,0 +1,269 @@
+"""The recorded run at the paper's scale: which code a chapter's numbers depend on, what a
+recording holds, when it is stale, and that every recording fits its chapter's results."""
+
+import json
+
+import nbformat
+import pytest
+
+from bookkit import build
+from bookkit import record as rec
+from bookkit.toc import ROOT
+from nbhelpers import recording
+
+# ---------------------------------------------------------------------------------
+# the code a chapter's numbers depend on
+
+
+def _tree(tmp_path):
+    """A package `nbhelpers` with absolute, relative and function-level imports, and a
+    notebook that imports one of its modules."""
+    pkg = tmp_path / "nbhelpers"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text('"""top"""\n')
+    (pkg / "a.py").write_text("from . import b\nfrom .sub.c import thing\n")
+    (pkg / "b.py").write_text("def f():\n    from nbhelpers.sub import d\n    return d\n")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "sub" / "c.py").write_text("thing = 1\n")
+    (pkg / "sub" / "d.py").write_text("from ..e import x\n")
+    (pkg / "e.py").write_text("x = 2\n")
+    (pkg / "unused.py").write_text("y = 3\n")
+    (tmp_path / "book").mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("import nbhelpers.unused  # prose, not code"),
+        nbformat.v4.new_code_cell("from nbhelpers.a import b\nimport numpy as np"),
+    ]
+    path = tmp_path / "book" / "99_test.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_code_files_follow_every_import(tmp_path):
+    """Absolute, relative and function-level imports are followed, parent packages
+    included; a module nothing imports and a name imported from a module are not files."""
+    notebook = _tree(tmp_path)
+    assert recording.code_files(notebook, tmp_path) == [
+        "book/99_test.ipynb",
+        "nbhelpers/__init__.py",
+        "nbhelpers/a.py",
+        "nbhelpers/b.py",
+        "nbhelpers/e.py",
+        "nbhelpers/sub/__init__.py",
+        "nbhelpers/sub/c.py",
+        "nbhelpers/sub/d.py",
+    ]
+
+
+def test_a_chapter_depends_on_what_it_imports_and_no_more():
+    files = recording.code_files(ROOT / "book" / "01_framework.ipynb")
+    assert "nbhelpers/training.py" in files and "book/01_framework.ipynb" in files
+    assert not any(f.startswith("nbhelpers/attacks/") for f in files)  # it searches nothing
+    blind = recording.code_files(ROOT / "book" / "03_blind_spots.ipynb")
+    assert "nbhelpers/attacks/solver.py" in blind
+
+
+def test_changed_files_names_what_changed_since_the_fingerprint(tmp_path):
+    """A module's bytes or a notebook's code cells count; a notebook's prose does not."""
+    notebook = _tree(tmp_path)
+    provenance = {"code": recording.code_fingerprint(notebook, tmp_path)}
+    assert recording.changed_files(provenance, tmp_path) == {}
+    nb = nbformat.read(notebook, as_version=4)
+    nb.cells[0].source = "Prose, edited: no number changes."
+    nbformat.write(nb, notebook)
+    assert recording.changed_files(provenance, tmp_path) == {}
+    nb.cells[1].source += "\nx = 1"
+    nbformat.write(nb, notebook)
+    assert recording.changed_files(provenance, tmp_path) == {"book/99_test.ipynb": "changed"}
+    (tmp_path / "nbhelpers" / "e.py").write_text("x = 3\n")
+    (tmp_path / "nbhelpers" / "sub" / "c.py").unlink()
+    notebook.unlink()  # a notebook not here (a pip-installed package) cannot be compared
+    assert recording.changed_files(provenance, tmp_path) == {
+        "nbhelpers/e.py": "changed",
+        "nbhelpers/sub/c.py": "missing",
+    }
+    with pytest.raises(ValueError, match="no 'code' fingerprint"):
+        recording.changed_files({"chapter": "x"}, tmp_path)
+
+
+# ---------------------------------------------------------------------------------
+# writing a recording
+
+
+def _results(tmp_path, is_full):
+    data = {"description": "MNIST, 60,000 / 10,000" if is_full else "the embedded sample"}
+    data |= {"is_full": is_full, "device": "CPU (2 cores)"}
+    path = tmp_path / "out" / "99_test.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(
+        json.dumps(
+            {"chapter": "t", "data": data, "parameters": {}, "results": {"a": 1}, "paper": {}}
+        )
+    )
+    return path
+
+
+def test_a_recording_holds_the_results_and_their_provenance(tmp_path):
+    notebook = _tree(tmp_path)
+    folder = tmp_path / "recordings"
+    out, prov = rec.write_recording(
+        notebook,
+        _results(tmp_path, True),
+        seconds=12.34,
+        parameters={"n_search": 2000},
+        new_cache_entries=["b.json", "a.json"],
+        root=tmp_path,
+        folder=folder,
+    )
+    assert out.read_text() == (tmp_path / "out" / "99_test.json").read_text()
+    p = json.loads(prov.read_text())
+    assert p["chapter"] == "99_test" and p["profile"] == "full" and p["seconds"] == 12.3
+    assert p["parameters"] == {"n_search": 2000} and p["new_cache_entries"] == ["a.json", "b.json"]
+    assert p["data"]["is_full"] and p["device"] == "CPU (2 cores)"
+    assert p["machine"]["cores"] >= 1 and p["versions"]["tensorflow"]
+    assert p["code"] == recording.code_fingerprint(notebook, tmp_path)
+    assert "T" in p["recorded_at"] and "commit" in p and "dirty" in p
+    assert recording.recorded_chapters(folder) == ["99_test"]
+    results, provenance = recording.read_recording("99_test", folder)
+    assert results["results"] == {"a": 1} and provenance == p
+
+
+def test_a_small_sample_is_never_recorded(tmp_path):
+    notebook = _tree(tmp_path)
+    folder = tmp_path / "recordings"
+    with pytest.raises(ValueError, match="paper's scale, on full MNIST.*embedded sample"):
+        rec.write_recording(
+            notebook,
+            _results(tmp_path, False),
+            seconds=1,
+            parameters={},
+            new_cache_entries=[],
+            root=tmp_path,
+            folder=folder,
+        )
+    assert not folder.exists()
+
+
+def test_reading_a_chapter_without_a_recording_says_what_is_recorded(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"no recording of '03_x'.*recorded: none"):
+        recording.read_recording("03_x", tmp_path)
+    with pytest.raises(ValueError, match="chapter's name"):
+        recording.read_recording("book/03_x.ipynb", tmp_path)
+
+
+def test_record_refuses_pages_that_compute_nothing_and_unknown_names():
+    stems = [nb.stem for nb in rec.chosen_chapters([])]
+    assert "01_framework" in stems and "09_fidelity" not in stems and "teaching" not in stems
+    assert [
+        nb.stem for nb in rec.chosen_chapters(["04_across_models", "02_units_and_directions"])
+    ] == [
+        "02_units_and_directions",
+        "04_across_models",
+    ]
+    with pytest.raises(ValueError, match=r"cannot record \['09_fidelity'\].*01_framework"):
+        rec.chosen_chapters(["09_fidelity"])
+
+
+# ---------------------------------------------------------------------------------
+# the recordings in the repository
+
+
+def _kind(value) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if value is None or isinstance(value, (int, float)):
+        return "number"  # NaN is written as null
+    return type(value).__name__
+
+
+def _is_number(key) -> bool:
+    try:
+        float(key)
+    except ValueError:
+        return False
+    return True
+
+
+def _misfit(recorded, current, where="results"):
+    """Where a recording's structure departs from the current results (None: it fits).
+    Dicts keyed by what a profile chooses (seeds, sizes, or models whose entries are
+    records) may hold other keys, but their entries must look alike; other dicts must hold
+    the same keys; lists are compared by their first items."""
+    if isinstance(recorded, dict) and isinstance(current, dict):
+        if set(recorded) == set(current):
+            for key in current:
+                bad = _misfit(recorded[key], current[key], f"{where}[{key!r}]")
+                if bad:
+                    return bad
+            return None
+        if not recorded or not current:
+            return None
+        values = list(recorded.values()) + list(current.values())
+        numeric = all(_is_number(k) for k in list(recorded) + list(current))
+        if not numeric and not all(isinstance(v, (dict, list)) for v in values):
+            return f"{where}: keys {sorted(recorded)} recorded, {sorted(current)} now"
+        first_r, first_c = next(iter(recorded.values())), next(iter(current.values()))
+        if isinstance(first_r, (dict, list)) or isinstance(first_c, (dict, list)):
+            return _misfit(first_r, first_c, f"{where}[...]")
+        return None if _kind(first_r) == _kind(first_c) else f"{where}: other entries"
+    if isinstance(recorded, list) and isinstance(current, list):
+        if recorded and current:
+            return _misfit(recorded[0], current[0], f"{where}[0]")
+        return None
+    kinds = {_kind(recorded), _kind(current)}
+    return None if len(kinds) == 1 else f"{where}: {_kind(recorded)} recorded, {_kind(current)} now"
+
+
+def test_the_structure_check_catches_a_renamed_or_retyped_entry():
+    now = {"t": {"FC10": {"err": 1.0, "n": 3}}, "s": [{"a": "x"}], "seeds": {"0": 1.0}}
+    assert (
+        _misfit({"t": {"FC10": {"err": 2, "n": None}}, "s": [], "seeds": {"0": 1, "1": 2}}, now)
+        is None
+    )
+    assert _misfit({"t": {"FC10": {"error": 1.0, "n": 3}}, "s": [], "seeds": {}}, now)
+    assert _misfit({"t": {"FC10": {"err": "1.0", "n": 3}}, "s": [], "seeds": {}}, now)
+    assert _misfit({"t": {"FC10": {"err": 1.0, "n": 3}}, "s": [{"a": 1}], "seeds": {}}, now)
+
+
+@pytest.mark.parametrize("stem", recording.recorded_chapters() or ["(none recorded)"])
+def test_every_recording_fits_its_chapters_current_results(stem, chapter_results):
+    """A recording the chapter's code no longer writes (keys, tables, the paper's cells)
+    fails here: record the chapter again (`python -m bookkit record STEM`)."""
+    if stem == "(none recorded)":
+        pytest.fail("nbhelpers/recordings/ holds no recording: run python -m bookkit record")
+    recorded, provenance = recording.read_recording(stem)
+    current = chapter_results(stem)
+    assert provenance["chapter"] == stem and provenance["data"]["is_full"]
+    assert recorded["paper"] == current["paper"], "the paper's cells differ"
+    assert set(recorded["results"]) == set(current["results"]), "the results' keys differ"
+    assert _misfit(recorded["results"], current["results"]) is None
+
+
+def test_the_readme_table_is_the_recordings():
+    """The README's recorded-run table is what `bookkit record` writes from the files: no
+    typed number."""
+    text = (ROOT / "README.md").read_text()
+    table = text.split(rec.README_START, 1)[1].split(rec.README_END, 1)[0].strip()
+    assert table == rec.recorded_table()
+
+
+def test_a_build_names_the_code_changed_since_a_recording(tmp_path, capsys):
+    notebook = _tree(tmp_path)
+    folder = tmp_path / "nbhelpers" / "recordings"
+    rec.write_recording(
+        notebook,
+        _results(tmp_path, True),
+        seconds=90,
+        parameters={},
+        new_cache_entries=[],
+        root=tmp_path,
+        folder=folder,
+    )
+    row = rec.recorded_table(folder, tmp_path).splitlines()[-1]
+    assert "| 99_test |" in row and "1.5 min" in row and row.endswith("| from the cache |")
+    build._warn_stale_recordings(tmp_path)
+    assert capsys.readouterr().out == ""
+    (tmp_path / "nbhelpers" / "b.py").write_text("# edited\n")
+    build._warn_stale_recordings(tmp_path)
+    said = capsys.readouterr().out
+    assert "99_test's code has changed" in said and "nbhelpers/b.py" in said

@@ -1,0 +1,224 @@
+"""``python -m bookkit record [STEM ...]``: the recorded run at the paper's scale.
+
+Executes each chapter named (every chapter of the toc by default, the pages that read the
+others' results excepted) under the full profile, one at a time so that each one's time
+is its own, and writes its results JSON and provenance into ``nbhelpers/recordings/``
+(`nbhelpers.recording`). A chapter whose data is not full MNIST is refused and nothing of
+it is written: a recording is the paper's scale or nothing. Point ``NBHELPERS_MNIST`` at
+the IDX files where there is no network.
+
+    NBHELPERS_MNIST=/path/to/mnist python -m bookkit record                  # every chapter
+    NBHELPERS_MNIST=/path/to/mnist python -m bookkit record 03_blind_spots   # one again
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import os
+import platform
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
+
+from nbhelpers import recording
+
+from .build import execute, profile_parameters, reads_other_chapters
+from .toc import ROOT, chapters
+
+PROFILE = "full"
+VERSIONS = ("tensorflow", "keras", "tensorflow-probability", "numpy", "scipy")
+
+
+def chosen_chapters(stems, root: Path = ROOT) -> list[Path]:
+    """The notebooks to record: `stems` (all if empty) in toc order; a ValueError naming
+    what can be recorded for a stem that is not one of them."""
+    recordable = [nb for nb in chapters(root) if not reads_other_chapters(nb)]
+    by_stem = {nb.stem: nb for nb in recordable}
+    unknown = [s for s in stems or () if s not in by_stem]
+    if unknown:
+        raise ValueError(
+            f"cannot record {unknown}: expected chapters of _toc.yml that compute their own "
+            f"results, one of {sorted(by_stem)}"
+        )
+    return [nb for nb in recordable if not stems or nb.stem in stems]
+
+
+def machine() -> dict:
+    """The machine a chapter ran on: its system, processor, cores and memory."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = None
+    with contextlib.suppress(ValueError, OSError, AttributeError):
+        memory = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    return {
+        "system": platform.platform(),
+        "python": platform.python_version(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": memory,
+    }
+
+
+def versions() -> dict:
+    """The installed versions of the libraries that compute the numbers."""
+    out = {}
+    for name in VERSIONS:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def git_state(root: Path = ROOT) -> dict:
+    """The commit checked out and whether tracked files differ from it (None outside git)."""
+
+    def git(*args):
+        proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+        return proc.stdout.strip() if proc.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": None if dirty is None else bool(dirty)}
+
+
+def _cache_entries(cache: Path) -> set[str]:
+    return {p.name for p in cache.glob("*.json")} if cache.is_dir() else set()
+
+
+def write_recording(
+    notebook: Path,
+    results_file: Path,
+    *,
+    seconds: float,
+    parameters: dict,
+    new_cache_entries: list,
+    root: Path = ROOT,
+    folder: Path = recording.RECORDINGS,
+) -> tuple[Path, Path]:
+    """Write one chapter's recording: its results JSON as the chapter wrote it and its
+    provenance. Refuses (ValueError, nothing written) results not computed on full MNIST."""
+    results = json.loads(Path(results_file).read_text())
+    data = results.get("data") or {}
+    if data.get("is_full") is not True:
+        raise ValueError(
+            f"{notebook.stem}: a recording must be at the paper's scale, on full MNIST; this "
+            f"run's data: {data.get('description', data)}. Set NBHELPERS_MNIST to a folder of "
+            "the four MNIST IDX files (or give the machine a network) and record again"
+        )
+    provenance = {
+        "chapter": notebook.stem,
+        "recorded_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        **git_state(root),
+        "profile": PROFILE,
+        "parameters": parameters,
+        "seconds": round(float(seconds), 1),
+        "machine": machine(),
+        "device": data.get("device"),
+        "data": data,
+        "versions": versions(),
+        # the models and searches this run made rather than loaded: an empty list means its
+        # time is that of a chapter whose models were all in the cache already
+        "new_cache_entries": sorted(new_cache_entries),
+        "code": recording.code_fingerprint(notebook, root),
+    }
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / f"{notebook.stem}.json"
+    prov = folder / f"{notebook.stem}.provenance.json"
+    out.write_text(Path(results_file).read_text())
+    prov.write_text(json.dumps(provenance, indent=1, ensure_ascii=False) + "\n")
+    return out, prov
+
+
+def record(stems=(), root: Path = ROOT, out: Path | None = None) -> list[Path]:
+    """Execute and record the chapters named (all by default), one at a time; the
+    provenance files written. A chapter that fails stops the run; those recorded before
+    it stay recorded."""
+    notebooks = chosen_chapters(list(stems), root)
+    for nb in notebooks:
+        profile_parameters(PROFILE, nb, root)  # a misspelt profile name fails before any run
+    out_dir = Path(out or root / "_build" / "record").resolve() / "book"
+    cache = Path(os.environ.setdefault("NBHELPERS_CACHE", str(out_dir.parent / "cache")))
+    print(f"recording {len(notebooks)} chapters; model cache: {cache}", flush=True)
+    written = []
+    for nb in notebooks:
+        before = _cache_entries(cache)
+        start = time.perf_counter()
+        execute(nb, out_dir, PROFILE, root)
+        seconds = time.perf_counter() - start
+        params = profile_parameters(PROFILE, nb, root)
+        results_file = out_dir / f"{nb.stem}.json"
+        _, prov = write_recording(
+            nb,
+            results_file,
+            seconds=seconds,
+            parameters=params,
+            new_cache_entries=sorted(_cache_entries(cache) - before),
+            root=root,
+            folder=root / "nbhelpers" / "recordings",
+        )
+        print(f"  recorded {nb.stem} ({seconds:.0f} s) -> {prov.relative_to(root)}", flush=True)
+        written.append(prov)
+        update_readme(root)
+    return written
+
+
+# The README's table of the recorded run lies between these lines; `record` rewrites it.
+README_START = "<!-- recorded run: written by `python -m bookkit record`, do not edit -->"
+README_END = "<!-- end of recorded run -->"
+
+
+def recorded_table(folder: Path = recording.RECORDINGS, root: Path = ROOT) -> str:
+    """The README's table of the recorded run: per chapter (toc order) when, on what, how
+    long, and whether its models were trained in that run or found in the cache. (Whether
+    code changed since is the pages' to say, and `stale_recordings`'.)"""
+    stems = recording.recorded_chapters(folder)
+    toc = chapters(root) if (root / "_toc.yml").is_file() else []
+    order = {nb.stem: i for i, nb in enumerate(toc)}
+    lines = [
+        "| chapter | recorded | commit | machine | data | time | models |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for stem in sorted(stems, key=lambda s: order.get(s, len(order))):
+        _, p = recording.read_recording(stem, folder)
+        m = p["machine"]
+        data = p["data"]
+        lines.append(
+            f"| {stem} | {p['recorded_at'][:10]} | {(p['commit'] or '?')[:7]}"
+            f"{' (+ changes)' if p['dirty'] else ''} | {m['cores']} cores, {p['device']} | "
+            f"{_count(data.get('n_train'))} / {_count(data.get('n_test'))} | "
+            f"{p['seconds'] / 60:.1f} min | "
+            f"{'trained here' if p['new_cache_entries'] else 'from the cache'} |"
+        )
+    if not stems:
+        lines.append("| (nothing recorded yet) | | | | | | |")
+    return "\n".join(lines)
+
+
+def _count(n) -> str:
+    return f"{n:,}" if isinstance(n, int) else "?"
+
+
+def update_readme(root: Path = ROOT, folder: Path | None = None) -> bool:
+    """Rewrite the README's recorded-run table; whether it changed."""
+    folder = root / "nbhelpers" / "recordings" if folder is None else folder
+    readme = root / "README.md"
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        raise ValueError(f"{readme} lacks the recorded run's markers {README_START!r} ... ")
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    new = f"{head}{README_START}\n{recorded_table(folder, root)}\n{README_END}{tail}"
+    if new != text:
+        readme.write_text(new)
+    return new != text
