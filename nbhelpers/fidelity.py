@@ -28,6 +28,7 @@ __all__ = [
     "comparisons",
     "summary",
     "small_sample",
+    "recorded_comparisons",
 ]
 
 # How far ours may be from the paper's and still count as reproduced: an absolute gap
@@ -48,8 +49,8 @@ SMALL_SAMPLE_WARNING = (
     '<p class="admonition-title"><b>Warning</b></p><p><b>These numbers come from a small '
     "sample, not from the paper's scale.</b> The chapters {chapters} ran on a sample of the "
     "digits (the smoke profile, or a machine without full MNIST), so their gaps to the paper "
-    "say little. Build the book with the full profile on full MNIST "
-    "(<code>make book PROFILE=full</code>) for the numbers to compare.</p></div>"
+    "say little. The recorded run above is at the paper's scale; or build the book with the "
+    "full profile on full MNIST (<code>make book PROFILE=full</code>).</p></div>"
 )
 
 
@@ -308,3 +309,16 @@ def small_sample(results_dir, chapters) -> list[str]:
         if not data.get("is_full") or data.get("n_train", 0) < 60_000:
             small.append(chapter)
     return small
+
+
+def recorded_comparisons(folder=None) -> tuple[pd.DataFrame, list[str]]:
+    """`comparisons` of the recorded run at the paper's scale (`nbhelpers.recording`), over
+    the tables whose chapter is recorded, and the chapters of `SOURCES` not recorded (their
+    tables are left out; the page says so)."""
+    from . import recording
+
+    folder = recording.RECORDINGS if folder is None else folder
+    have = set(recording.recorded_chapters(folder))
+    missing = sorted({s.chapter for s in SOURCES} - have)
+    sources = [s for s in SOURCES if s.chapter in have]
+    return comparisons(folder, sources), missing

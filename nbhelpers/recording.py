@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import _validation as _v
@@ -28,7 +29,15 @@ __all__ = [
     "recorded_chapters",
     "read_recording",
     "changed_files",
+    "RECORDED_TAG",
+    "Recorded",
+    "recorded",
+    "provenance_table",
 ]
+
+# Cells tagged so only show the recording; they compute nothing, so they are left out of a
+# notebook's fingerprint (adding or editing one does not make the recording stale).
+RECORDED_TAG = "recorded"
 
 # the folder of recordings (package data: a pip-installed copy has them too)
 RECORDINGS = Path(__file__).resolve().parent / "recordings"
@@ -118,15 +127,19 @@ def code_files(notebook, root=PACKAGE_ROOT) -> list[str]:
 
 
 def _sha256(path: Path) -> str:
-    """SHA-256 of a module's bytes, or of a notebook's code cells (its prose, outputs and
-    metadata do not compute anything)."""
+    """SHA-256 of a module's bytes, or of a notebook's code cells (its prose, outputs,
+    metadata and the cells tagged `RECORDED_TAG` compute nothing)."""
     path = Path(path)
     if path.suffix != ".ipynb":
         return hashlib.sha256(path.read_bytes()).hexdigest()
     import nbformat
 
     cells = nbformat.read(path, as_version=4).cells
-    code = [c.source for c in cells if c.cell_type == "code"]
+    code = [
+        c.source
+        for c in cells
+        if c.cell_type == "code" and RECORDED_TAG not in c.metadata.get("tags", [])
+    ]
     return hashlib.sha256(json.dumps(code).encode()).hexdigest()
 
 
@@ -185,3 +198,136 @@ def changed_files(provenance: dict, root=PACKAGE_ROOT) -> dict[str, str]:
         if _sha256(path) != digest:
             out[name] = "changed"
     return out
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A chapter's recording as a page shows it: its results and the paper's numbers (the
+    ``results`` and ``paper`` blocks of its JSON), its provenance, and the files of code
+    changed since it was recorded (empty: the recording is what today's code computes)."""
+
+    stem: str
+    results: dict
+    paper: dict
+    provenance: dict
+    changed: dict
+
+    def describe(self) -> str:
+        """The data and the run, for a table's caption."""
+        p = self.provenance
+        d = p["data"]
+        commit = (p.get("commit") or "unknown commit")[:7]
+        return (
+            f"the recorded run at the paper's scale (full MNIST, {d['n_train']:,} training and "
+            f"{d['n_test']:,} test digits; recorded {p['recorded_at'][:10]} at commit "
+            f"{commit}, {p['device']})"
+        )
+
+    def note(self) -> str:
+        """A sentence for the page: where these numbers come from, and whether the code
+        that computed them has changed since."""
+        p = self.provenance
+        text = (
+            f"*Recorded run:* `python -m bookkit record {self.stem}` computed these numbers "
+            f"with the full profile on {p['recorded_at'][:10]}, in {_duration(p['seconds'])} "
+            f"on {p['device']}"
+            + (" (its models already trained)" if not p.get("new_cache_entries") else "")
+            + "."
+        )
+        if self.changed:
+            files = ", ".join(f"`{f}`" for f in self.changed)
+            text += (
+                f" **The code that computed them has changed since they were recorded** "
+                f"({files}): they are what the code computed then, not necessarily now."
+            )
+        return text
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
+def recorded(stem, folder=RECORDINGS, root=PACKAGE_ROOT) -> Recorded | None:
+    """A chapter's recording with what changed since (`changed_files`), or None where it
+    has none (the page then says that no paper-scale numbers are recorded)."""
+    stem = _check_stem(stem)
+    if stem not in recorded_chapters(folder):
+        return None
+    results, provenance = read_recording(stem, folder)
+    return Recorded(
+        stem=stem,
+        results=results["results"],
+        paper=results["paper"],
+        provenance=provenance,
+        changed=changed_files(provenance, root),
+    )
+
+
+def show_table(
+    stem,
+    data,
+    key: str,
+    *,
+    what: str,
+    paper=None,
+    paper_data: str | None = None,
+    folder=RECORDINGS,
+    root=PACKAGE_ROOT,
+    **beside_kwargs,
+) -> Recorded | None:
+    """In a small-sample build, the chapter's table `key` (a key of its results) at the
+    paper's scale from its recording, beside `paper` (the paper's numbers, optional) as
+    `report.beside` sets them, with a caption naming the recorded run and its `note`;
+    nothing in a build on full MNIST, whose own tables are at the paper's scale; a line
+    saying so where nothing is recorded. Returns the recording shown (or None)."""
+    from IPython.display import Markdown, display
+
+    from . import report
+
+    if getattr(data, "is_full", False):
+        return None
+    run = recorded(stem, folder, root)
+    if run is None:
+        display(Markdown("*No run of this chapter at the paper's scale is recorded yet.*"))
+        return None
+    if key not in run.results:
+        raise KeyError(f"{stem}'s recording has no table {key!r}; it has {sorted(run.results)}")
+    table = report.beside(run.results[key], paper or {}, **beside_kwargs)
+    title = f"**At the paper's scale.** {what}"
+    report.show(table, report.caption(title, run.describe(), paper_data))
+    display(Markdown(run.note()))
+    return run
+
+
+def _title(stem: str, root: Path) -> str:
+    """A chapter's title (its notebook's first heading), or its stem where the notebook is
+    not here (a pip-installed package)."""
+    path = Path(root) / "book" / f"{stem}.ipynb"
+    if path.is_file():
+        for cell in json.loads(path.read_text()).get("cells", []):
+            if cell.get("cell_type") == "markdown":
+                first = "".join(cell.get("source", "")).lstrip().splitlines()[:1]
+                if first and first[0].startswith("# "):
+                    return first[0][2:].strip()
+                break
+    return stem
+
+
+def provenance_table(folder=RECORDINGS, root=PACKAGE_ROOT):
+    """One row per recorded chapter: when, at which commit, on what, how long, whether
+    its models were trained in that run, and the files of its code changed since."""
+    import pandas as pd
+
+    rows = {}
+    for stem in recorded_chapters(folder):
+        run = recorded(stem, folder, root)
+        p = run.provenance
+        rows[_title(stem, root)] = {
+            "recorded": p["recorded_at"][:10],
+            "commit": (p.get("commit") or "?")[:7],
+            "device": p["device"],
+            "time": _duration(p["seconds"]),
+            "models": "trained in the run" if p.get("new_cache_entries") else "from the cache",
+            "code changed since": ", ".join(run.changed) or "nothing",
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("chapter")

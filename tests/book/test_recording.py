@@ -267,3 +267,89 @@ def test_a_build_names_the_code_changed_since_a_recording(tmp_path, capsys):
     build._warn_stale_recordings(tmp_path)
     said = capsys.readouterr().out
     assert "99_test's code has changed" in said and "nbhelpers/b.py" in said
+
+
+# ---------------------------------------------------------------------------------
+# what a page shows of a recording
+
+
+def _recorded_tree(tmp_path):
+    notebook = _tree(tmp_path)
+    folder = tmp_path / "nbhelpers" / "recordings"
+    results = _results(tmp_path, True)
+    written = json.loads(results.read_text())
+    written["results"] = {"table": {"FC10(1)": {"error": 21.66, "n": 2000}}}
+    written["data"] |= {"n_train": 60_000, "n_test": 10_000}
+    results.write_text(json.dumps(written))
+    rec.write_recording(
+        notebook,
+        results,
+        seconds=600,
+        parameters={},
+        new_cache_entries=["FC10_1-abc.json"],
+        root=tmp_path,
+        folder=folder,
+    )
+    return folder
+
+
+def _shown(monkeypatch):
+    """What the page's cells display, as text, collected instead of displayed."""
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(
+        IPython.display,
+        "display",
+        lambda *objs: shown.extend(getattr(o, "data", None) or o.to_string() for o in objs),
+    )
+    return shown
+
+
+def test_a_page_shows_the_recorded_table_beside_the_papers(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    folder = _recorded_tree(tmp_path)
+    shown = _shown(monkeypatch)
+    small = SimpleNamespace(is_full=False)
+    kw = dict(folder=folder, root=tmp_path, what="Errors.", paper={"FC10(1)": {"error": 20}})
+    run = recording.show_table("99_test", small, "table", **kw, fmt={"n": "{:,}"})
+    assert len(shown) == 3, shown
+    caption, table, note = shown
+    assert caption.startswith("**At the paper's scale.** Errors. Data: the recorded run")
+    assert "21.66 (20)" in table and "2,000" in table and note == run.note()
+    assert run.describe().startswith("the recorded run at the paper's scale (full MNIST, 60,000")
+    assert "in 10 min on CPU (2 cores)." in run.note() and "changed" not in run.note()
+    assert recording.show_table("99_test", SimpleNamespace(is_full=True), "table", **kw) is None
+    assert len(shown) == 3  # a build at the paper's scale shows its own tables only
+    with pytest.raises(KeyError, match=r"no table 'tabel'; it has \['table'\]"):
+        recording.show_table("99_test", small, "tabel", **kw)
+    assert recording.show_table("98_other", small, "table", **kw) is None
+    assert shown[-1] == "*No run of this chapter at the paper's scale is recorded yet.*"
+
+
+def test_a_page_says_when_the_code_changed_since_the_recording(tmp_path):
+    folder = _recorded_tree(tmp_path)
+    (tmp_path / "nbhelpers" / "e.py").write_text("x = 99\n")
+    run = recording.recorded("99_test", folder, tmp_path)
+    assert run.changed == {"nbhelpers/e.py": "changed"}
+    assert "**The code that computed them has changed since they were recorded** " in run.note()
+    assert "`nbhelpers/e.py`" in run.note()
+
+
+def test_the_provenance_table_names_each_recording_by_its_title(tmp_path):
+    folder = _recorded_tree(tmp_path)
+    nb = nbformat.read(tmp_path / "book" / "99_test.ipynb", as_version=4)
+    nb.cells[0].source = "# A test chapter (§9)\n\nProse."
+    nbformat.write(nb, tmp_path / "book" / "99_test.ipynb")
+    table = recording.provenance_table(folder, tmp_path)
+    row = table.loc["A test chapter (§9)"]
+    assert row["time"] == "10 min" and row["models"] == "trained in the run"
+    assert row["code changed since"] == "nothing"
+
+
+def test_the_fidelity_page_judges_only_what_is_recorded(tmp_path):
+    from nbhelpers import fidelity
+
+    table, missing = fidelity.recorded_comparisons(tmp_path)
+    assert table.empty and missing == sorted({s.chapter for s in fidelity.SOURCES})

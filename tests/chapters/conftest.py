@@ -23,3 +23,32 @@ def written(request, chapter_results):
 def results(written):
     """The chapter's own numbers, ``written["results"]``."""
     return written["results"]
+
+
+@pytest.fixture(scope="module")
+def page_text(request, built_book):
+    """Everything the requesting module's executed chapter shows as text: its Markdown
+    cells and its code cells' Markdown and plain-text outputs, in order."""
+    import nbformat
+
+    stem = Path(request.module.__file__).stem.removeprefix("test_")
+    nb = nbformat.read(built_book / "source" / "book" / f"{stem}.ipynb", as_version=4)
+    parts = []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            parts.append(cell.source)
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            parts.append(data.get("text/markdown") or data.get("text/plain") or out.get("text", ""))
+    return "\n".join(parts)
+
+
+@pytest.fixture(scope="module")
+def recorded_run(request):
+    """The recording of the requesting module's chapter (`nbhelpers.recording.recorded`)."""
+    from nbhelpers import recording
+
+    stem = Path(request.module.__file__).stem.removeprefix("test_")
+    run = recording.recorded(stem)
+    assert run is not None, f"{stem} has no recording: python -m bookkit record {stem}"
+    return run

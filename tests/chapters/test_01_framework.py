@@ -38,3 +38,23 @@ def test_gap_to_the_paper_is_the_larger_of_the_two_errors_gaps(written, results,
         want = max(abs(row[k] - paper[k]) for k in ("train_error", "test_error"))
         assert gap[name] == pytest.approx(want), name
     assert written["parameters"]["method"] == "adam_lbfgs"
+
+
+def test_the_paper_scale_table_and_sentence_are_the_recordings(page_text, recorded_run):
+    """The smoke build shows Table 1 of the recorded run, and its sentence on the gaps
+    names the models the recording puts within and beyond half a point."""
+    gap = recorded_run.results["gap_points"]
+    within = ", ".join(n for n, g in gap.items() if g <= 0.5) or "none"
+    assert "**At the paper's scale.** Training and test error in percent." in page_text
+    assert f"In the recorded run at the paper's scale, within 0.5 points: {within};" in page_text
+    for name, g in gap.items():
+        if g > 0.5:
+            assert f"{g:.1f} points ({name})" in page_text, name
+    row = recorded_run.results["table1"]["FC100-100-10"]
+    assert f"{row['test_error']:.2f} (" in page_text  # the recorded cell beside the paper's
+    assert recorded_run.provenance["data"]["n_train"] == 60_000
+
+
+def test_the_intro_says_how_the_models_are_trained(page_text):
+    assert "with L-BFGS as the paper did" not in page_text
+    assert "minibatch Adam, then full-batch L-BFGS" in page_text

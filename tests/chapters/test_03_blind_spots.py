@@ -66,3 +66,12 @@ def test_one_digit_is_moved_to_each_of_its_nine_wrong_labels(results):
     one = results["one_digit"]
     assert sorted(one["targets"]) == [t for t in range(10) if t != one["label"]]
     assert len(one["success"]) == len(one["distortion"]) == 9
+
+
+def test_the_paper_scale_table1_is_the_recordings(page_text, recorded_run):
+    """The smoke build shows Table 1's distortions of the recorded run on full MNIST."""
+    assert "**At the paper's scale.** Average minimum distortion" in page_text
+    assert recorded_run.provenance["data"]["n_train"] == 60_000
+    for name, row in recorded_run.results["table1"].items():
+        paper = recorded_run.paper["table1"][name]["distortion"]
+        assert f"{row['distortion']:.3f} ({paper:g})" in page_text, name

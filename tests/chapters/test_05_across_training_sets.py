@@ -70,3 +70,12 @@ def test_variant_numbers_exist(results):
         assert set(numbers) == {*SUMMARY_ROWS, "distortion"}
         assert 0 < numbers["distortion"] < 1
     assert all(v == 100.0 for v in results["variant_transfer_summary"]["diagonal"][:3])
+
+
+def test_the_paper_scale_tables_3_and_4_are_the_recordings(page_text, recorded_run):
+    """The smoke build shows Tables 3 and 4 of the recorded run on full MNIST."""
+    assert "**At the paper's scale.** Errors (%), average minimum distortion" in page_text
+    assert "**At the paper's scale.** Cross-training-set generalisation" in page_text
+    assert recorded_run.provenance["data"]["n_train"] == 60_000
+    for name, row in recorded_run.results["table3"].items():
+        assert f"{row['distortion']:.3f} (" in page_text, name

@@ -33,3 +33,15 @@ def test_the_smoke_build_says_its_numbers_come_from_a_small_sample(written, buil
     assert written["data"]["small_sample"], "the smoke profile runs on embedded digits"
     html = (built_book / "_build" / "html" / "book" / "09_fidelity.html").read_text()
     assert "These numbers come from a small sample" in html
+
+
+def test_the_page_judges_the_recorded_run(results):
+    """The recorded run at the paper's scale is judged on the page, from the recordings."""
+    from nbhelpers.report import to_json
+
+    recorded, missing = fidelity.recorded_comparisons()
+    assert results["not_recorded"] == missing
+    assert results["recorded_cells"] == to_json(recorded.to_dict("records"))
+    want = fidelity.summary(recorded).reset_index().to_dict("records")
+    assert results["recorded_summary"] == to_json(want)
+    assert all("60,000 training" in c["ours ran on"] for c in results["recorded_cells"])
