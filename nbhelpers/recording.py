@@ -94,7 +94,7 @@ def _relative_imports(path: Path, name: str, root: Path) -> set[str]:
 def code_files(notebook, root=PACKAGE_ROOT) -> list[str]:
     """The files of code that compute a chapter, relative to `root`: the notebook and every
     `nbhelpers` module it imports, directly or through other modules (packages' ``__init__``
-    included), sorted."""
+    included), sorted. Cells tagged `RECORDED_TAG` only show the recording: left out."""
     import nbformat
 
     root = Path(root)
@@ -103,7 +103,9 @@ def code_files(notebook, root=PACKAGE_ROOT) -> list[str]:
     source = "\n".join(
         c.source
         for c in nb.cells
-        if c.cell_type == "code" and not c.source.lstrip().startswith(("%", "!"))
+        if c.cell_type == "code"
+        and not c.source.lstrip().startswith(("%", "!"))
+        and RECORDED_TAG not in c.metadata.get("tags", [])  # they only show the recording
     )
     todo = set(_imported_modules(source)) | {"nbhelpers"}
     seen: dict[str, Path] = {}

@@ -353,3 +353,16 @@ def test_the_fidelity_page_judges_only_what_is_recorded(tmp_path):
 
     table, missing = fidelity.recorded_comparisons(tmp_path)
     assert table.empty and missing == sorted({s.chapter for s in fidelity.SOURCES})
+
+
+def test_cells_that_only_show_the_recording_are_not_its_code(tmp_path):
+    """Adding a cell tagged 'recorded' changes neither the files nor the notebook's hash."""
+    notebook = _tree(tmp_path)
+    before = recording.code_fingerprint(notebook, tmp_path)
+    nb = nbformat.read(notebook, as_version=4)
+    shown = nbformat.v4.new_code_cell("import nbhelpers.unused\nunused.show()")
+    shown.metadata["tags"] = [recording.RECORDED_TAG]
+    nb.cells.append(shown)
+    nbformat.write(nb, notebook)
+    assert recording.code_fingerprint(notebook, tmp_path) == before
+    assert "nbhelpers/unused.py" not in recording.code_files(notebook, tmp_path)
