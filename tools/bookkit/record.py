@@ -80,14 +80,24 @@ def versions() -> dict:
 
 
 def git_state(root: Path = ROOT) -> dict:
-    """The commit checked out and whether tracked files differ from it (None outside git)."""
+    """The commit checked out and whether tracked files other than this command's outputs
+    differ from it (None outside git)."""
 
     def git(*args):
         proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
         return proc.stdout.strip() if proc.returncode == 0 else None
 
     commit = git("rev-parse", "HEAD")
-    dirty = git("status", "--porcelain", "--untracked-files=no")
+    # the command's own outputs (the README's table, the recordings) do not count
+    dirty = git(
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        ".",
+        ":(exclude)README.md",
+        ":(exclude)nbhelpers/recordings",
+    )
     return {"commit": commit, "dirty": None if dirty is None else bool(dirty)}
 
 
