@@ -366,3 +366,21 @@ def test_cells_that_only_show_the_recording_are_not_its_code(tmp_path):
     nbformat.write(nb, notebook)
     assert recording.code_fingerprint(notebook, tmp_path) == before
     assert "nbhelpers/unused.py" not in recording.code_files(notebook, tmp_path)
+
+
+def test_a_recording_is_dirty_only_where_its_own_code_is_uncommitted(tmp_path):
+    import subprocess
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "a.py").write_text("a = 1\n")
+    (tmp_path / "b.py").write_text("b = 1\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "x")
+    (tmp_path / "b.py").write_text("b = 2\n")
+    assert rec.git_state(tmp_path, ["a.py"])["dirty"] is False
+    assert rec.git_state(tmp_path, ["a.py", "b.py"])["dirty"] is True
+    assert len(rec.git_state(tmp_path, ["a.py"])["commit"]) == 40
+    assert rec.git_state(tmp_path / "nowhere", ["a.py"]) == {"commit": None, "dirty": None}

@@ -79,26 +79,20 @@ def versions() -> dict:
     return out
 
 
-def git_state(root: Path = ROOT) -> dict:
-    """The commit checked out and whether tracked files other than this command's outputs
-    differ from it (None outside git)."""
+def git_state(root: Path = ROOT, files=()) -> dict:
+    """The commit checked out and whether any of `files` (the code that computed a chapter)
+    differs from it, uncommitted (None outside git)."""
 
     def git(*args):
-        proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+        try:
+            proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+        except OSError:  # no git, or no such folder
+            return None
         return proc.stdout.strip() if proc.returncode == 0 else None
 
     commit = git("rev-parse", "HEAD")
-    # the command's own outputs (the README's table, the recordings) do not count
-    dirty = git(
-        "status",
-        "--porcelain",
-        "--untracked-files=no",
-        "--",
-        ".",
-        ":(exclude)README.md",
-        ":(exclude)nbhelpers/recordings",
-    )
-    return {"commit": commit, "dirty": None if dirty is None else bool(dirty)}
+    dirty = git("status", "--porcelain", "--untracked-files=all", "--", *files) if files else ""
+    return {"commit": commit, "dirty": None if dirty is None or commit is None else bool(dirty)}
 
 
 def _cache_entries(cache: Path) -> set[str]:
@@ -125,10 +119,12 @@ def write_recording(
             f"run's data: {data.get('description', data)}. Set NBHELPERS_MNIST to a folder of "
             "the four MNIST IDX files (or give the machine a network) and record again"
         )
+    code = recording.code_fingerprint(notebook, root)
     provenance = {
         "chapter": notebook.stem,
         "recorded_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        **git_state(root),
+        # "dirty": the code that computed it (below) differs from the commit
+        **git_state(root, list(code)),
         "profile": PROFILE,
         "parameters": parameters,
         "seconds": round(float(seconds), 1),
@@ -139,7 +135,7 @@ def write_recording(
         # the models and searches this run made rather than loaded: an empty list means its
         # time is that of a chapter whose models were all in the cache already
         "new_cache_entries": sorted(new_cache_entries),
-        "code": recording.code_fingerprint(notebook, root),
+        "code": code,
     }
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
