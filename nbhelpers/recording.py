@@ -26,6 +26,7 @@ __all__ = [
     "PACKAGE_ROOT",
     "code_files",
     "code_fingerprint",
+    "content_sha256",
     "recorded_chapters",
     "read_recording",
     "changed_files",
@@ -132,11 +133,16 @@ def _sha256(path: Path) -> str:
     """SHA-256 of a module's bytes, or of a notebook's code cells (its prose, outputs,
     metadata and the cells tagged `RECORDED_TAG` compute nothing)."""
     path = Path(path)
-    if path.suffix != ".ipynb":
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+    return content_sha256(path.read_bytes(), path.suffix == ".ipynb")
+
+
+def content_sha256(content: bytes, notebook: bool = False) -> str:
+    """`_sha256` of a file's bytes: a notebook's (`notebook`) by its code cells."""
+    if not notebook:
+        return hashlib.sha256(content).hexdigest()
     import nbformat
 
-    cells = nbformat.read(path, as_version=4).cells
+    cells = nbformat.reads(content.decode(), as_version=4).cells
     code = [
         c.source
         for c in cells

@@ -379,8 +379,19 @@ def test_a_recording_is_dirty_only_where_its_own_code_is_uncommitted(tmp_path):
     (tmp_path / "b.py").write_text("b = 1\n")
     git("add", ".")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "x")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("Prose."), nbformat.v4.new_code_cell("x = 1")]
+    nbformat.write(nb, tmp_path / "c.ipynb")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "y")
     (tmp_path / "b.py").write_text("b = 2\n")
     assert rec.git_state(tmp_path, ["a.py"])["dirty"] is False
     assert rec.git_state(tmp_path, ["a.py", "b.py"])["dirty"] is True
+    nb.cells[0].source = "Prose, edited."
+    nbformat.write(nb, tmp_path / "c.ipynb")
+    assert rec.git_state(tmp_path, ["c.ipynb"])["dirty"] is False  # prose computes nothing
+    nb.cells[1].source = "x = 2"
+    nbformat.write(nb, tmp_path / "c.ipynb")
+    assert rec.git_state(tmp_path, ["c.ipynb"])["dirty"] is True
     assert len(rec.git_state(tmp_path, ["a.py"])["commit"]) == 40
     assert rec.git_state(tmp_path / "nowhere", ["a.py"]) == {"commit": None, "dirty": None}

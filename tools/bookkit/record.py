@@ -81,18 +81,35 @@ def versions() -> dict:
 
 def git_state(root: Path = ROOT, files=()) -> dict:
     """The commit checked out and whether any of `files` (the code that computed a chapter)
-    differs from it, uncommitted (None outside git)."""
+    differs from it, uncommitted, as its fingerprint sees it (a notebook by its code cells:
+    an edit of its prose does not count); None outside git."""
 
     def git(*args):
         try:
-            proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+            proc = subprocess.run(["git", *args], cwd=root, capture_output=True)
         except OSError:  # no git, or no such folder
             return None
-        return proc.stdout.strip() if proc.returncode == 0 else None
+        return proc.stdout if proc.returncode == 0 else None
 
     commit = git("rev-parse", "HEAD")
-    dirty = git("status", "--porcelain", "--untracked-files=all", "--", *files) if files else ""
-    return {"commit": commit, "dirty": None if dirty is None or commit is None else bool(dirty)}
+    if commit is None:
+        return {"commit": None, "dirty": None}
+    changed = git("status", "--porcelain", "--untracked-files=all", "--", *files) if files else b""
+    dirty = False
+    for line in (changed or b"").decode().splitlines():
+        name = line[3:].strip().strip('"')
+        committed = git("show", f"HEAD:{name}")
+        path = Path(root) / name
+        if committed is None or not path.is_file():
+            dirty = True
+            break
+        notebook = name.endswith(".ipynb")
+        if recording.content_sha256(committed, notebook) != recording.content_sha256(
+            path.read_bytes(), notebook
+        ):
+            dirty = True
+            break
+    return {"commit": commit.decode().strip(), "dirty": dirty}
 
 
 def _cache_entries(cache: Path) -> set[str]:
