@@ -34,6 +34,7 @@ __all__ = [
     "Recorded",
     "recorded",
     "provenance_table",
+    "made_in_run",
 ]
 
 # Cells tagged so only show the recording; they compute nothing, so they are left out of a
@@ -238,9 +239,7 @@ class Recorded:
         text = (
             f"*Recorded run:* `python -m bookkit record {self.stem}` computed these numbers "
             f"with the full profile on {p['recorded_at'][:10]}, in {_duration(p['seconds'])} "
-            f"on {p['device']}"
-            + (" (its models already trained)" if not p.get("new_cache_entries") else "")
-            + "."
+            f"on {p['device']}" + f" ({made_in_run(p)})."
         )
         if self.changed:
             files = ", ".join(f"`{f}`" for f in self.changed)
@@ -249,6 +248,22 @@ class Recorded:
                 f"({files}): they are what the code computed then, not necessarily now."
             )
         return text
+
+
+def made_in_run(provenance: dict) -> str:
+    """What a recorded run trained and searched rather than loaded from the model cache
+    (its time includes those), from its ``new_cache_entries``."""
+    new = provenance.get("new_cache_entries") or []
+    searches = sum(1 for name in new if name.startswith("search_"))
+    models = len(new) - searches
+    if not new:
+        return "every model and search from the cache"
+    parts = [
+        f"{n} {one if n == 1 else many}"
+        for n, one, many in ((models, "model", "models"), (searches, "search", "searches"))
+        if n
+    ]
+    return "trained or searched in the run: " + " and ".join(parts)
 
 
 def _duration(seconds: float) -> str:
@@ -335,7 +350,7 @@ def provenance_table(folder=RECORDINGS, root=PACKAGE_ROOT):
             "commit": (p.get("commit") or "?")[:7],
             "device": p["device"],
             "time": _duration(p["seconds"]),
-            "models": "trained in the run" if p.get("new_cache_entries") else "from the cache",
+            "made in the run": made_in_run(p),
             "code changed since": ", ".join(run.changed) or "nothing",
         }
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("chapter")

@@ -260,7 +260,11 @@ def test_a_build_names_the_code_changed_since_a_recording(tmp_path, capsys):
         folder=folder,
     )
     row = rec.recorded_table(folder, tmp_path).splitlines()[-1]
-    assert "| 99_test |" in row and "1.5 min" in row and row.endswith("| from the cache |")
+    assert (
+        "| 99_test |" in row
+        and "1.5 min" in row
+        and row.endswith("| every model and search from the cache |")
+    )
     build._warn_stale_recordings(tmp_path)
     assert capsys.readouterr().out == ""
     (tmp_path / "nbhelpers" / "b.py").write_text("# edited\n")
@@ -319,7 +323,8 @@ def test_a_page_shows_the_recorded_table_beside_the_papers(tmp_path, monkeypatch
     assert caption.startswith("**At the paper's scale.** Errors. Data: the recorded run")
     assert "21.66 (20)" in table and "2,000" in table and note == run.note()
     assert run.describe().startswith("the recorded run at the paper's scale (full MNIST, 60,000")
-    assert "in 10 min on CPU (2 cores)." in run.note() and "changed" not in run.note()
+    assert "in 10 min on CPU (2 cores) (trained or searched in the run: 1 model)." in run.note()
+    assert "changed" not in run.note()
     assert recording.show_table("99_test", SimpleNamespace(is_full=True), "table", **kw) is None
     assert len(shown) == 3  # a build at the paper's scale shows its own tables only
     with pytest.raises(KeyError, match=r"no table 'tabel'; it has \['table'\]"):
@@ -344,7 +349,7 @@ def test_the_provenance_table_names_each_recording_by_its_title(tmp_path):
     nbformat.write(nb, tmp_path / "book" / "99_test.ipynb")
     table = recording.provenance_table(folder, tmp_path)
     row = table.loc["A test chapter (§9)"]
-    assert row["time"] == "10 min" and row["models"] == "trained in the run"
+    assert row["time"] == "10 min" and row["made in the run"].endswith(": 1 model")
     assert row["code changed since"] == "nothing"
 
 
@@ -395,3 +400,11 @@ def test_a_recording_is_dirty_only_where_its_own_code_is_uncommitted(tmp_path):
     assert rec.git_state(tmp_path, ["c.ipynb"])["dirty"] is True
     assert len(rec.git_state(tmp_path, ["a.py"])["commit"]) == 40
     assert rec.git_state(tmp_path / "nowhere", ["a.py"]) == {"commit": None, "dirty": None}
+
+
+def test_made_in_the_run_tells_models_from_searches():
+    made = recording.made_in_run
+    assert made({"new_cache_entries": []}) == "every model and search from the cache"
+    entries = ["FC10_1-a.json", "search_FC10_1-b.json", "search_AE-c.json"]
+    assert made({"new_cache_entries": entries}).endswith(": 1 model and 2 searches")
+    assert made({"new_cache_entries": entries[1:2]}).endswith(": 1 search")

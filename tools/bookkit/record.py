@@ -203,25 +203,23 @@ README_END = "<!-- end of recorded run -->"
 
 def recorded_table(folder: Path = recording.RECORDINGS, root: Path = ROOT) -> str:
     """The README's table of the recorded run: per chapter (toc order) when, on what, how
-    long, and whether its models were trained in that run or found in the cache. (Whether
-    code changed since is the pages' to say, and `stale_recordings`'.)"""
+    long, and what it trained and searched rather than found in the cache. (Whether code
+    changed since is the pages' and the build's to say.)"""
     stems = recording.recorded_chapters(folder)
     toc = chapters(root) if (root / "_toc.yml").is_file() else []
     order = {nb.stem: i for i, nb in enumerate(toc)}
     lines = [
-        "| chapter | recorded | commit | machine | data | time | models |",
+        "| chapter | recorded | commit | device | data | time | made in the run |",
         "|---|---|---|---|---|---|---|",
     ]
     for stem in sorted(stems, key=lambda s: order.get(s, len(order))):
         _, p = recording.read_recording(stem, folder)
-        m = p["machine"]
         data = p["data"]
         lines.append(
             f"| {stem} | {p['recorded_at'][:10]} | {(p['commit'] or '?')[:7]}"
-            f"{' (+ changes)' if p['dirty'] else ''} | {m['cores']} cores, {p['device']} | "
+            f"{' (+ changes)' if p['dirty'] else ''} | {p['device']} | "
             f"{_count(data.get('n_train'))} / {_count(data.get('n_test'))} | "
-            f"{p['seconds'] / 60:.1f} min | "
-            f"{'trained here' if p['new_cache_entries'] else 'from the cache'} |"
+            f"{p['seconds'] / 60:.1f} min | {recording.made_in_run(p)} |"
         )
     if not stems:
         lines.append("| (nothing recorded yet) | | | | | | |")
