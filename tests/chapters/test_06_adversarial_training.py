@@ -66,11 +66,24 @@ def test_the_verdict_says_what_the_numbers_say(results):
     assert outcome == (
         "better" if gain["high"] < 0 else "worse" if gain["low"] > 0 else "no different"
     )
+    baseline = results["test_error_spread"]["weight decay"]["mean"]
     assert results["verdict"] == {
         "below_1_2": best < PAPER_SECTION_4_2["adversarial pool"],
         "better_than_weight_decay": gain["high"] < 0,
         "outcome": outcome,
+        "trained_enough": baseline < 2 * PAPER_SECTION_4_2["weight decay alone"],
     }
+
+
+def test_an_undertrained_build_draws_no_verdict(results, page_text):
+    """A verdict on §4.2 from networks far above the paper's error is not drawn: the page
+    says so, and gives the recorded run's instead."""
+    if results["verdict"]["trained_enough"]:
+        assert "**Does the claim reproduce?** With a pool per layer" in page_text
+    else:
+        assert "**Does the claim reproduce?** Not from this build." in page_text
+        assert "says nothing about §4.2" in page_text
+        assert "*At the paper's scale (the recorded run):* with a pool per layer" in page_text
 
 
 def test_the_pools_are_refreshed_every_epoch_after_the_first(written, results):
