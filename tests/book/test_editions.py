@@ -75,6 +75,44 @@ def test_the_full_edition_shows_the_solutions(built_book, executed):
     assert any(line in page for line in _solution_lines(nb))
 
 
+def test_the_full_edition_shows_no_grading_machinery(built_book, executed):
+    """Solutions without otter's marks, and no check's code: readers see the answer only."""
+    site = built_book / "_build" / "html"
+    checked = 0
+    for stem, nb in executed.items():
+        if not editions.exercises(nb):
+            continue
+        page = _visible_text((site / "book" / f"{stem}.html").read_text())
+        for mark in ("# BEGIN SOLUTION", "# END SOLUTION", "# SOLUTION", "# HIDDEN"):
+            assert mark not in page, f"{stem}: {mark!r} shown"
+        assert "def test_" not in page, f"{stem}: a check's code is shown"
+        checked += 1
+    assert checked >= 4
+
+
+def test_the_reader_notebook_strips_the_marks_and_hides_the_checks():
+    C, R = nbformat.v4.new_code_cell, nbformat.v4.new_raw_cell
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        R("# BEGIN QUESTION\nname: q\npoints: 1"),
+        R("# BEGIN SOLUTION"),
+        C("# BEGIN SOLUTION\nx = 1  # SOLUTION\ny = 2\n# END SOLUTION\nprint(x)"),
+        R("# END SOLUTION"),
+        R("# BEGIN TESTS"),
+        C("# HIDDEN\ndef test_x(x):\n    assert x == 1\n\n\ntest_x(x)"),
+        R("# END TESTS"),
+        R("# END QUESTION"),
+        C("z = 3  # SOLUTIONS are not marks"),
+    ]
+    out = editions.reader_notebook(nb)
+    assert out.cells[2].source == "x = 1\ny = 2\nprint(x)"
+    assert out.cells[5].metadata["tags"] == ["remove-cell"]  # not shown, still run
+    assert out.cells[8].source == nb.cells[8].source
+    assert nb.cells[2].source.startswith("# BEGIN SOLUTION")  # the original is untouched
+    with pytest.raises(TypeError, match="read it first"):
+        editions.reader_notebook("book/01_framework.ipynb")
+
+
 def test_the_student_notebooks_hold_no_solution(built_book, student_site, executed):
     folder = built_book / "student" / "source" / "book"
     for stem, nb in executed.items():

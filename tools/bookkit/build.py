@@ -359,7 +359,8 @@ def render_html(out: Path, root: Path = ROOT, sources: bool = True, edition: str
 
     With `sources`, the toc, configuration, pages and CSS are copied afresh first: after an
     edit to those, the HTML is rebuilt in seconds without running the chapters again. The
-    student edition is built in `out`/student from copies without solutions or checks.
+    student edition is built in `out`/student from copies without solutions or checks, the
+    full edition from copies in `out`/reader without the grading's marks and checks.
     """
     out = Path(out).resolve()
     edition = _check_edition(edition)
@@ -369,11 +370,16 @@ def render_html(out: Path, root: Path = ROOT, sources: bool = True, edition: str
         from .editions import student_sources
 
         student_sources(out / "source", out / "student" / "source")
-        out = out / "student"
+        out, shown = out / "student", out / "student" / "source"
+    else:  # the full edition: the chapters without the grading's marks and checks
+        from .editions import reader_sources
+
+        shown = out / "reader" / "source"
+        reader_sources(out / "source", shown)
     start = time.perf_counter()
     # The CLI of the jupyter-book installed beside this Python (it has no `python -m` entry).
     cli = "from jupyter_book.cli.main import main; main()"
-    args = ["build", str(out / "source"), "--path-output", str(out), "--warningiserror", "--quiet"]
+    args = ["build", str(shown), "--path-output", str(out), "--warningiserror", "--quiet"]
     subprocess.run([sys.executable, "-c", cli, *args], check=True)
     print(f"HTML built in {time.perf_counter() - start:.0f} s", flush=True)
     return out / "_build" / "html"

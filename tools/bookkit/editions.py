@@ -217,6 +217,61 @@ def student_notebook(nb):
     return out
 
 
+# otter's marks inside a solution's code: whole-line markers and the end-of-line one
+_MARK_LINE = re.compile(r"^\s*#\s*(BEGIN SOLUTION|END SOLUTION|HIDDEN)\s*$")
+_MARK_END = re.compile(r"\s*#\s*SOLUTION\s*$")
+READER_HIDDEN_TAG = "remove-cell"
+
+
+def reader_notebook(nb):
+    """A copy of `nb` as the full edition shows it: every exercise and solution, without
+    the grading's machinery (each check's cell hidden, otter's ``# BEGIN SOLUTION``,
+    ``# END SOLUTION``, ``# HIDDEN`` and ``# SOLUTION`` marks taken out of the code shown),
+    outputs as they were. `nb` is a notebook already read."""
+    import copy
+
+    _check_notebook(nb)
+    out = copy.deepcopy(nb)
+    in_tests = False
+    for cell in out["cells"]:
+        mark = marker(cell)
+        if mark in ("BEGIN TESTS", "END TESTS"):
+            in_tests = mark == "BEGIN TESTS"
+            continue
+        if cell.get("cell_type") != "code":
+            continue
+        if in_tests:
+            tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+            if READER_HIDDEN_TAG not in tags:
+                tags.append(READER_HIDDEN_TAG)
+            continue
+        lines = cell_source(cell).splitlines()
+        kept = [_MARK_END.sub("", line) for line in lines if not _MARK_LINE.match(line)]
+        if kept != lines:
+            cell["source"] = "\n".join(kept)
+    return out
+
+
+def reader_sources(source, out) -> list[Path]:
+    """Copy a book's sources (the executed chapters of a build) from `source` to `out` as
+    the full edition shows them (`reader_notebook`); the chapters written."""
+    import shutil
+
+    import nbformat
+
+    source, out = Path(source), Path(out)
+    if not (source / "_toc.yml").exists():
+        raise FileNotFoundError(f"expected a book's sources with a _toc.yml in {source}")
+    if out.exists():
+        shutil.rmtree(out)
+    shutil.copytree(source, out, ignore=shutil.ignore_patterns("_build", "*.json"))
+    written = []
+    for path in sorted(out.rglob("*.ipynb")):
+        nbformat.write(reader_notebook(read_notebook(path)), path)
+        written.append(path)
+    return written
+
+
 def solution_texts(nb) -> list[str]:
     """The text of every solution and check in `nb`: what a student edition must not hold."""
     _check_notebook(nb)
