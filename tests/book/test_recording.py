@@ -186,9 +186,10 @@ def _is_number(key) -> bool:
 
 def _misfit(recorded, current, where="results"):
     """Where a recording's structure departs from the current results (None: it fits).
-    Dicts keyed by what a profile chooses (seeds, sizes, or models whose entries are
-    records) may hold other keys, but their entries must look alike; other dicts must hold
-    the same keys; lists are compared by their first items."""
+    Dicts keyed by what a profile chooses (seeds, sizes, settings a profile tries more or
+    fewer of, or models whose entries are records) may hold other keys, but their entries
+    must look alike; a dict whose keys were renamed does not fit; lists are compared by
+    their first items."""
     if isinstance(recorded, dict) and isinstance(current, dict):
         if set(recorded) == set(current):
             for key in current:
@@ -200,7 +201,8 @@ def _misfit(recorded, current, where="results"):
             return None
         values = list(recorded.values()) + list(current.values())
         numeric = all(_is_number(k) for k in list(recorded) + list(current))
-        if not numeric and not all(isinstance(v, (dict, list)) for v in values):
+        nested = set(recorded) <= set(current) or set(current) <= set(recorded)
+        if not (numeric or nested) and not all(isinstance(v, (dict, list)) for v in values):
             return f"{where}: keys {sorted(recorded)} recorded, {sorted(current)} now"
         first_r, first_c = next(iter(recorded.values())), next(iter(current.values()))
         if isinstance(first_r, (dict, list)) or isinstance(first_c, (dict, list)):
@@ -223,6 +225,8 @@ def test_the_structure_check_catches_a_renamed_or_retyped_entry():
     assert _misfit({"t": {"FC10": {"error": 1.0, "n": 3}}, "s": [], "seeds": {}}, now)
     assert _misfit({"t": {"FC10": {"err": "1.0", "n": 3}}, "s": [], "seeds": {}}, now)
     assert _misfit({"t": {"FC10": {"err": 1.0, "n": 3}}, "s": [{"a": 1}], "seeds": {}}, now)
+    mixes = {"t": {"FC10": {"err": 1.0, "n": 3}}, "s": [], "seeds": {"mix 0.1": 1, "mix 0.5": 2}}
+    assert _misfit(mixes, {**now, "seeds": {"mix 0.5": 2.0}}) is None  # fewer tried here
 
 
 @pytest.mark.parametrize("stem", recording.recorded_chapters() or ["(none recorded)"])

@@ -210,8 +210,17 @@ def test_no_chapter_imports_the_machinery():
 
 
 def _toc_files() -> list[str]:
+    """The chapters the toc lists: its notebooks (its Markdown pages are not chapters)."""
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    return [Path(e["file"]).name for e in toc["chapters"]]
+    names = [Path(e["file"]).name for e in toc["chapters"]]
+    return [n for n in names if not (ROOT / "book" / f"{n}.md").exists()]
+
+
+def test_the_tocs_pages_exist_as_a_notebook_or_markdown():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    for entry in toc["chapters"]:
+        stem = ROOT / entry["file"]
+        assert stem.with_suffix(".ipynb").exists() != stem.with_suffix(".md").exists(), stem
 
 
 def test_chapter_files_are_numbered_in_toc_order():
