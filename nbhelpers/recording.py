@@ -297,29 +297,29 @@ def show_table(
     folder=RECORDINGS,
     root=PACKAGE_ROOT,
     **beside_kwargs,
-) -> Recorded | None:
+) -> None:
     """In a small-sample build, the chapter's table `key` (a key of its results) at the
     paper's scale from its recording, beside `paper` (the paper's numbers, optional) as
     `report.beside` sets them, with a caption naming the recorded run and its `note`;
     nothing in a build on full MNIST, whose own tables are at the paper's scale; a line
-    saying so where nothing is recorded. Returns the recording shown (or None)."""
+    saying so where nothing is recorded. Returns nothing, so that a cell ending with it
+    shows the table only (`recorded` gives the recording itself)."""
     from IPython.display import Markdown, display
 
     from . import report
 
     if getattr(data, "is_full", False):
-        return None
+        return
     run = recorded(stem, folder, root)
     if run is None:
         display(Markdown("*No run of this chapter at the paper's scale is recorded yet.*"))
-        return None
+        return
     if key not in run.results:
         raise KeyError(f"{stem}'s recording has no table {key!r}; it has {sorted(run.results)}")
     table = report.beside(run.results[key], paper or {}, **beside_kwargs)
     title = f"**At the paper's scale.** {what}"
     report.show(table, report.caption(title, run.describe(), paper_data))
     display(Markdown(run.note()))
-    return run
 
 
 def _title(stem: str, root: Path) -> str:

@@ -321,7 +321,8 @@ def test_a_page_shows_the_recorded_table_beside_the_papers(tmp_path, monkeypatch
     shown = _shown(monkeypatch)
     small = SimpleNamespace(is_full=False)
     kw = dict(folder=folder, root=tmp_path, what="Errors.", paper={"FC10(1)": {"error": 20}})
-    run = recording.show_table("99_test", small, "table", **kw, fmt={"n": "{:,}"})
+    assert recording.show_table("99_test", small, "table", **kw, fmt={"n": "{:,}"}) is None
+    run = recording.recorded("99_test", folder, tmp_path)
     assert len(shown) == 3, shown
     caption, table, note = shown
     assert caption.startswith("**At the paper's scale.** Errors. Data: the recorded run")

@@ -58,3 +58,8 @@ def test_the_paper_scale_table_and_sentence_are_the_recordings(page_text, record
 def test_the_intro_says_how_the_models_are_trained(page_text):
     assert "with L-BFGS as the paper did" not in page_text
     assert "minibatch Adam, then full-batch L-BFGS" in page_text
+
+
+def test_no_recording_object_is_shown(page_text):
+    """The cells that show the recorded run show its tables and note, not its Python repr."""
+    assert "Recorded(stem=" not in page_text

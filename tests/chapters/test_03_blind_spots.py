@@ -75,3 +75,8 @@ def test_the_paper_scale_table1_is_the_recordings(page_text, recorded_run):
     for name, row in recorded_run.results["table1"].items():
         paper = recorded_run.paper["table1"][name]["distortion"]
         assert f"{row['distortion']:.3f} ({paper:g})" in page_text, name
+
+
+def test_no_recording_object_is_shown(page_text):
+    """The cells that show the recorded run show its tables and note, not its Python repr."""
+    assert "Recorded(stem=" not in page_text

@@ -95,3 +95,8 @@ def test_the_paper_scale_table2_is_the_recordings(page_text, recorded_run):
     assert recorded_run.provenance["data"]["n_train"] == 60_000
     row = recorded_run.results["table2"]["FC100-100-10"]
     assert f"{row['distortion']:.3f} (" in page_text
+
+
+def test_no_recording_object_is_shown(page_text):
+    """The cells that show the recorded run show its tables and note, not its Python repr."""
+    assert "Recorded(stem=" not in page_text

@@ -79,3 +79,8 @@ def test_the_paper_scale_tables_3_and_4_are_the_recordings(page_text, recorded_r
     assert recorded_run.provenance["data"]["n_train"] == 60_000
     for name, row in recorded_run.results["table3"].items():
         assert f"{row['distortion']:.3f} (" in page_text, name
+
+
+def test_no_recording_object_is_shown(page_text):
+    """The cells that show the recorded run show its tables and note, not its Python repr."""
+    assert "Recorded(stem=" not in page_text

@@ -132,3 +132,8 @@ def test_the_paper_scale_errors_are_the_recordings(page_text, recorded_run):
     assert recorded_run.provenance["data"]["n_train"] == 60_000
     mean = recorded_run.results["test_error_spread"]["weight decay"]["mean"]
     assert f"{mean:.2f} (1.6)" in page_text
+
+
+def test_no_recording_object_is_shown(page_text):
+    """The cells that show the recorded run show its tables and note, not its Python repr."""
+    assert "Recorded(stem=" not in page_text

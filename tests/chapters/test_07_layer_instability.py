@@ -92,3 +92,8 @@ def test_the_paper_scale_layer_table_is_the_recordings(page_text, recorded_run):
     assert "**At the paper's scale.** The ConvNet's layers" in page_text
     assert recorded_run.provenance["data"]["n_train"] == 60_000
     assert recorded_run.results["tables"]["ConvNet"][0]["layer"] == "conv1"
+
+
+def test_no_recording_object_is_shown(page_text):
+    """The cells that show the recorded run show its tables and note, not its Python repr."""
+    assert "Recorded(stem=" not in page_text
