@@ -252,9 +252,9 @@ def reader_notebook(nb):
     return out
 
 
-def reader_sources(source, out) -> list[Path]:
-    """Copy a book's sources (the executed chapters of a build) from `source` to `out` as
-    the full edition shows them (`reader_notebook`); the chapters written."""
+def _edition_sources(source, out, edition) -> list[Path]:
+    """Copy a book's sources from `source` to `out` (no build, no results JSON), every
+    chapter rewritten by `edition` (a notebook -> notebook function); the chapters written."""
     import shutil
 
     import nbformat
@@ -267,9 +267,15 @@ def reader_sources(source, out) -> list[Path]:
     shutil.copytree(source, out, ignore=shutil.ignore_patterns("_build", "*.json"))
     written = []
     for path in sorted(out.rglob("*.ipynb")):
-        nbformat.write(reader_notebook(read_notebook(path)), path)
+        nbformat.write(edition(read_notebook(path)), path)
         written.append(path)
     return written
+
+
+def reader_sources(source, out) -> list[Path]:
+    """Copy a book's sources (the executed chapters of a build) from `source` to `out` as
+    the full edition shows them (`reader_notebook`); the chapters written."""
+    return _edition_sources(source, out, reader_notebook)
 
 
 def solution_texts(nb) -> list[str]:
@@ -282,21 +288,7 @@ def solution_texts(nb) -> list[str]:
 def student_sources(source, out) -> list[Path]:
     """Copy a book's sources (the executed chapters of a build, with their outputs) from
     `source` to `out`, every chapter's solutions and checks removed; the chapters written."""
-    import shutil
-
-    import nbformat
-
-    source, out = Path(source), Path(out)
-    if not (source / "_toc.yml").exists():
-        raise FileNotFoundError(f"expected a book's sources with a _toc.yml in {source}")
-    if out.exists():
-        shutil.rmtree(out)
-    shutil.copytree(source, out, ignore=shutil.ignore_patterns("_build", "*.json"))
-    written = []
-    for path in sorted(out.rglob("*.ipynb")):
-        nbformat.write(student_notebook(read_notebook(path)), path)
-        written.append(path)
-    return written
+    return _edition_sources(source, out, student_notebook)
 
 
 def exercise_table(paths):
