@@ -31,7 +31,6 @@ from ..models import build, spec
 from ..progress import check_progress, progress_bar
 from ..training import regularization
 from .pools import (
-    assemble_batch,
     batch_plan,
     dense_layers,
     new_pools,
@@ -203,8 +202,8 @@ def _step_function(model, batch_loss, learning_rate: float):
 
     optimizer = keras.optimizers.Adam(learning_rate)
     variables = model.trainable_variables
+    optimizer.build(variables)  # its slots exist before a traced loop first steps
 
-    @tf.function
     def step(xb, yb, pools):
         with tf.GradientTape() as tape:
             loss = batch_loss(xb, yb, pools)
@@ -212,6 +211,56 @@ def _step_function(model, batch_loss, learning_rate: float):
         return loss
 
     return step
+
+
+def _epoch_function(step, x, y):
+    """``run(plan, pools)``: the epoch's minibatches (a `batch_plan`), stepped in traced
+    loops, one per run of same-shaped batches (the full ones, then a short last one), each
+    batch gathered from `x`, `y` and the pools as `assemble_batch` does; the per-step
+    Python call cost, not the arithmetic, was most of an epoch. Returns the losses."""
+    import tensorflow as tf
+
+    x = tf.constant(np.asarray(x, np.float32))
+    y = tf.constant(np.asarray(y, np.int64))
+
+    @tf.function(reduce_retracing=True)
+    def steps(clean, chosen, pools):
+        losses = tf.TensorArray(tf.float32, size=tf.shape(clean)[0])
+        for i in tf.range(tf.shape(clean)[0]):
+            extra = tuple(
+                (tf.gather(px, c[i]), tf.gather(py, c[i]))
+                for (px, py), c in zip(pools, chosen, strict=True)
+            )
+            losses = losses.write(i, step(tf.gather(x, clean[i]), tf.gather(y, clean[i]), extra))
+        return losses.stack()
+
+    def run(plan, pools) -> list:
+        arrays = tuple((p["x"].astype(np.float32), p["y"].astype(np.int64)) for p in pools)
+        losses, logger = [], tf.get_logger()
+        level = logger.level
+        logger.setLevel("ERROR")  # each training traces its own loop: not a retracing problem
+        try:
+            for group in _same_shapes(plan):
+                clean = np.stack([b[0] for b in group])
+                chosen = tuple(np.stack(c) for c in zip(*(b[1] for b in group), strict=True))
+                losses += [float(v) for v in steps(clean, chosen, arrays).numpy()]
+        finally:
+            logger.setLevel(level)
+        return losses
+
+    return run
+
+
+def _same_shapes(plan) -> list:
+    """`plan`'s minibatches in runs of consecutive batches with the same sizes."""
+    groups = []
+    for batch in plan:
+        shape = (len(batch[0]), *(len(c) for c in batch[1]))
+        if groups and groups[-1][0] == shape:
+            groups[-1][1].append(batch)
+        else:
+            groups.append((shape, [batch]))
+    return [g for _, g in groups]
 
 
 def _train(name, data, seed, settings, progress, make_loss, pooled=False):
@@ -228,6 +277,7 @@ def _train(name, data, seed, settings, progress, make_loss, pooled=False):
     rng = np.random.default_rng(seed)
     pools = new_pools(model, settings) if pooled else []
     step = _step_function(model, make_loss(model, pools), settings.learning_rate)
+    run_epoch = _epoch_function(step, x, y)
     mix = getattr(settings, "mix", 0.0)
     start, epochs = time.perf_counter(), []
     bar = progress_bar(settings.epochs, f"training {name}", "epoch") if progress else None
@@ -240,7 +290,7 @@ def _train(name, data, seed, settings, progress, make_loss, pooled=False):
                 ]
             record["pool_filled"] = [p["filled"] for p in pools]
             plan = batch_plan(len(x), record["pool_filled"], settings.batch_size, mix, rng)
-            losses = [float(step(*assemble_batch(x, y, pools, *batch))) for batch in plan]
+            losses = run_epoch(plan, pools)
             record["loss"] = float(np.mean(losses))
             record["train_error"] = error_rate(model, x, y)
             if x_test is not None:

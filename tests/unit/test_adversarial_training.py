@@ -339,3 +339,36 @@ def test_a_refresh_fills_the_slots_failed_searches_left_empty_first(monkeypatch)
     assert np.sum(pool["x"][:8, 0] == 2) == 1  # then one random old example
     third = P.refresh(pool, None, None, None, rng, settings, seed=3)
     assert third["new"] == 3 and np.sum(pool["x"][:, 0] == 3) == 3 and pool["filled"] == 10
+
+
+def _batch_by_batch(step, x, y):
+    """The epoch loop as it was before it was traced: one traced step per minibatch."""
+    import tensorflow as tf
+
+    traced = tf.function(step)
+
+    def run(plan, pools):
+        return [float(traced(*A.assemble_batch(x, y, pools, *batch))) for batch in plan]
+
+    return run
+
+
+@pytest.mark.parametrize(
+    "train, settings",
+    [(A.train_with_pool, TINY_LAYERS), (A.train_baseline, TINY_DROPOUT), (A.train_fgsm, TINY_FGSM)],
+    ids=["pool per layer", "dropout", "fgsm"],
+)
+def test_the_traced_epoch_loop_trains_as_batch_by_batch(data, monkeypatch, train, settings):
+    """The epoch's minibatches stepped in one traced loop give the very weights and losses
+    of one call per minibatch (so models cached before the loop was traced stay valid)."""
+    from nbhelpers.adversarial_training import trainers
+
+    def run():
+        return train("FC100-100-10", data.x_train, data.y_train, seed=1, settings=settings)
+
+    traced = run()
+    monkeypatch.setattr(trainers, "_epoch_function", _batch_by_batch)
+    stepwise = run()
+    assert _same(traced.model.get_weights(), stepwise.model.get_weights())
+    losses = [[e["loss"] for e in r.info["epochs"]] for r in (traced, stepwise)]
+    assert losses[0] == losses[1]
