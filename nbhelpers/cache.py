@@ -235,7 +235,11 @@ def cached(name, key, make, *, label, n, method, verbose=True, retrain=False) ->
     """The cache's entry for `name` under `key`, or `make()` trained now and stored there;
     the one place that loads or trains (and says which): every trainer of the book.
     Under the entry's lock, so that concurrent requests train it once; taking the lock
-    finds the folder first, so a $NBHELPERS_CACHE naming a file stops before any training."""
+    finds the folder first, so a $NBHELPERS_CACHE naming a file stops before any training.
+    What it says is progress: none where ``NBHELPERS_PROGRESS`` is 0 (the book's build)."""
+    from .progress import check_progress
+
+    verbose = _v.check_bool(verbose, "verbose") and check_progress(None)
     with entry_lock(name, key, verbose):
         return _load_or_train(name, key, make, label, n, method, verbose, retrain)
 

@@ -8,6 +8,9 @@ import textwrap
 
 import numpy as np
 
+from nbhelpers import cache
+from nbhelpers.models import build
+
 # Each process asks for the same entry; `make` records that it ran and takes a second,
 # long enough for the other process to arrive while the first is still training.
 WORKER = textwrap.dedent(
@@ -40,6 +43,7 @@ WORKER = textwrap.dedent(
 
 def test_two_concurrent_requests_train_once_and_share_the_weights(tmp_path):
     env = {"NBHELPERS_CACHE": str(tmp_path / "cache"), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env["NBHELPERS_PROGRESS"] = "1"  # what the cache says is progress (a build turns it off)
     log = tmp_path / "log"
     procs = [
         subprocess.Popen(
@@ -58,3 +62,22 @@ def test_two_concurrent_requests_train_once_and_share_the_weights(tmp_path):
         assert np.array_equal(np.asarray(a), np.asarray(b))
     said = "".join(outputs)
     assert said.count("training FC10(1e-4) on") == 1 and "loaded FC10(1e-4) from the cache" in said
+
+
+def test_the_cache_says_nothing_where_progress_is_off(tmp_path, monkeypatch, capsys):
+    """The book's build turns progress off: no "training ..." or "loaded ..." line reaches
+    a rendered page; a notebook opened elsewhere (Colab) still says them."""
+    monkeypatch.setenv("NBHELPERS_CACHE", str(tmp_path))
+    made = []
+
+    def make():
+        made.append(1)
+        return cache.TrainingResult(model=build("FC10(1e-4)", seed=0), info={"seconds": 0.0})
+
+    key = {"test": "quiet"}
+    for setting, expected in (("0", ""), ("1", "loaded FC10(1e-4) from the cache")):
+        monkeypatch.setenv("NBHELPERS_PROGRESS", setting)
+        cache.cached("FC10(1e-4)", key, make, label="FC10(1e-4)", n=1, method="test")
+        said = capsys.readouterr().out
+        assert (expected in said) if expected else said == ""
+    assert made == [1]

@@ -472,6 +472,7 @@ def test_cache_dir_from_environment(tmp_path, monkeypatch):
 
 
 def test_cache_round_trip(cache, calls, data, monkeypatch, capsys):
+    monkeypatch.setenv("NBHELPERS_PROGRESS", "1")  # the cache says what it does
     s = TrainingSettings(max_iterations=20)
     m1, info1 = trained_model("FC10(1e-4)", data, seed=0, settings=s, return_info=True)
     assert len(calls) == 1
