@@ -35,6 +35,8 @@ __all__ = [
     "recorded",
     "provenance_table",
     "made_in_run",
+    "cost_note",
+    "show_cost",
 ]
 
 # Cells tagged so only show the recording; they compute nothing, so they are left out of a
@@ -238,7 +240,8 @@ class Recorded:
         p = self.provenance
         text = (
             f"*Recorded run:* `python -m bookkit record {self.stem}` computed these numbers "
-            f"with the full profile on {p['recorded_at'][:10]}, in {_duration(p['seconds'])} "
+            f"with the {p.get('profile', 'full')} profile on {p['recorded_at'][:10]}, in "
+            f"{_duration(p['seconds'])} "
             f"on {p['device']}" + f" ({made_in_run(p)})."
         )
         if self.changed:
@@ -320,6 +323,61 @@ def show_table(
     title = f"**At the paper's scale.** {what}"
     report.show(table, report.caption(title, run.describe(), paper_data))
     display(Markdown(run.note()))
+
+
+def _beyond_full(stem: str, profile: str) -> dict:
+    """What `profile` sets for the chapter `stem` that the full profile does not (for the
+    recorded profile: the extra seeds and settings only a recording affords)."""
+    from . import profiles
+
+    every = profiles.read()
+    names = set((every.get(profile) or {}).get("defaults") or {})
+    names |= set(((every.get(profile) or {}).get("chapters") or {}).get(stem) or {})
+    if profile not in every or not names:
+        return {}
+    full = profiles.chapter_values("full", stem, names)
+    mine = profiles.chapter_values(profile, stem, names)
+    return {k: v for k, v in mine.items() if full.get(k, object()) != v}
+
+
+def cost_note(stem, profile: str, folder=RECORDINGS, root=PACKAGE_ROOT) -> str:
+    """A chapter's first word to a Colab user: which profile this run uses, what the
+    recorded run of it cost at the paper's scale (measured: its time, machine and what it
+    trained rather than loaded) and the one-line switch to the smoke sizes."""
+    stem = _check_stem(stem)
+    profile = _v.check_str(profile, "profile")
+    run = recorded(stem, folder, root)
+    text = f'**What it costs.** This run uses `profile = "{profile}"`. '
+    if run is None:
+        text += (
+            "No run of this chapter at the paper's scale is recorded yet, so its cost is unknown. "
+        )
+    else:
+        p = run.provenance
+        text += (
+            f'At the paper\'s scale (`"full"`, the defaults above) the recorded run of this '
+            f"chapter took **{_duration(p['seconds'])}** (recorded {p['recorded_at'][:10]} on "
+            f"{p['device']}; {made_in_run(p)}; models an earlier chapter trained were loaded "
+            "from the cache). "
+        )
+        beyond = _beyond_full(stem, p.get("profile", "full"))
+        if beyond:
+            shown = ", ".join(f"`{k} = {v!r}`" for k, v in beyond.items())
+            text += (
+                f"That run also set {shown} (profile `{p['profile']}`), more than the defaults "
+                "run, so the defaults take less. "
+            )
+    return text + (
+        'For a first look in minutes, set `profile = "smoke"` in the cell above: CI\'s small '
+        "sizes, on the 5,000 digits embedded in the package."
+    )
+
+
+def show_cost(stem, profile: str, folder=RECORDINGS, root=PACKAGE_ROOT) -> None:
+    """Display `cost_note` (a chapter's cell after its parameters)."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(cost_note(stem, profile, folder, root)))
 
 
 def _title(stem: str, root: Path) -> str:

@@ -59,7 +59,7 @@ def test_colab_cells_use_the_configured_repository():
 
 
 def test_profiles_only_set_defined_parameters():
-    profiles = yaml.safe_load((ROOT / "book" / "profiles.yml").read_text())
+    profiles = yaml.safe_load((ROOT / "nbhelpers" / "profiles.yml").read_text())
     assert {"smoke", "full"} <= set(profiles)
     for name in profiles:
         for nb in CHAPTERS:
@@ -138,7 +138,8 @@ def test_the_longest_independent_chapter_starts_first():
 
 def test_starting_an_unknown_chapter_first_is_an_error(tmp_path):
     (tmp_path / "book").mkdir()
-    (tmp_path / "book" / "profiles.yml").write_text("smoke:\n  start_first: [99_nothing]\n")
+    (tmp_path / "nbhelpers").mkdir()
+    (tmp_path / "nbhelpers" / "profiles.yml").write_text("smoke:\n  start_first: [99_nothing]\n")
     with pytest.raises(ValueError, match=r"starts \['99_nothing'\] first.*01_framework"):
         build.start_order("smoke", CHAPTERS, root=tmp_path)
 

@@ -2,6 +2,7 @@
 recording holds, when it is stale, and that every recording fits its chapter's results."""
 
 import json
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from bookkit import build
 from bookkit import record as rec
 from bookkit.toc import ROOT
-from nbhelpers import recording
+from nbhelpers import profiles, recording
 
 # ---------------------------------------------------------------------------------
 # the code a chapter's numbers depend on
@@ -117,7 +118,7 @@ def test_a_recording_holds_the_results_and_their_provenance(tmp_path):
     )
     assert out.read_text() == (tmp_path / "out" / "99_test.json").read_text()
     p = json.loads(prov.read_text())
-    assert p["chapter"] == "99_test" and p["profile"] == "full" and p["seconds"] == 12.3
+    assert p["chapter"] == "99_test" and p["profile"] == "recorded" and p["seconds"] == 12.3
     assert p["parameters"] == {"n_search": 2000} and p["new_cache_entries"] == ["a.json", "b.json"]
     assert p["data"]["is_full"] and p["device"] == "CPU (2 cores)"
     assert p["machine"]["cores"] >= 1 and p["versions"]["tensorflow"]
@@ -413,3 +414,21 @@ def test_made_in_the_run_tells_models_from_searches():
     entries = ["FC10_1-a.json", "search_FC10_1-b.json", "search_AE-c.json"]
     assert made({"new_cache_entries": entries}).endswith(": 1 model and 2 searches")
     assert made({"new_cache_entries": entries[1:2]}).endswith(": 1 search")
+
+
+def test_the_cost_note_gives_the_recorded_time_and_the_switch():
+    """A chapter's first cells tell a Colab user what the paper's scale costs (measured in
+    the recorded run) and how to switch to the smoke sizes in one line."""
+    stem = recording.recorded_chapters()[0]
+    p = recording.read_recording(stem)[1]
+    note = recording.cost_note(stem, "smoke")
+    assert 'This run uses `profile = "smoke"`' in note and 'set `profile = "smoke"`' in note
+    assert recording._duration(p["seconds"]) in note and p["recorded_at"][:10] in note
+    assert "recorded yet" in recording.cost_note(stem, "full", folder=Path("/nonexistent"))
+
+
+def test_the_cost_note_names_what_the_recorded_run_ran_beyond_the_defaults():
+    note = recording.cost_note("06_adversarial_training", "full")
+    seeds = profiles.read()["recorded"]["chapters"]["06_adversarial_training"]["seeds"]
+    assert f"`seeds = {seeds!r}`" in note and "the defaults take less" in note
+    assert "the defaults take less" not in recording.cost_note("03_blind_spots", "full")

@@ -43,11 +43,12 @@ def test_power_iteration_of_the_zero_operator_is_zero_not_nan():
 
 
 def _chapter_root(tmp_path, profiles: dict):
-    """A root folder with its own book/profiles.yml and one chapter, book/ch.ipynb."""
+    """A root folder with its own nbhelpers/profiles.yml and one chapter, book/ch.ipynb."""
     import yaml
 
     (tmp_path / "book").mkdir(parents=True)
-    (tmp_path / "book" / "profiles.yml").write_text(yaml.safe_dump(profiles))
+    (tmp_path / "nbhelpers").mkdir()
+    (tmp_path / "nbhelpers" / "profiles.yml").write_text(yaml.safe_dump(profiles))
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("n_train = 100\nseed = 0")
     cell.metadata["tags"] = ["parameters"]
@@ -62,7 +63,8 @@ def test_profile_parameters_refuses_a_name_the_chapter_does_not_define(tmp_path)
         tmp_path, {"p": {"defaults": {"n_test": 5}, "chapters": {"ch": {"n_trian": 10}}}}
     )
     with pytest.raises(
-        ValueError, match=r"book/profiles.yml: profile 'p' sets \['n_trian'\] for the chapter 'ch'"
+        ValueError,
+        match=r"nbhelpers/profiles.yml: profile 'p' sets \['n_trian'\] for the chapter 'ch'",
     ) as err:
         build.profile_parameters("p", nb, tmp_path)
     assert "defines ['n_train', 'seed']" in str(err.value)

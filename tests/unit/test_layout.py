@@ -240,7 +240,7 @@ def test_every_chapter_has_its_claims_test_named_after_it():
 
 
 def test_the_profiles_name_only_chapters_that_exist():
-    profiles = yaml.safe_load((ROOT / "book" / "profiles.yml").read_text())
+    profiles = yaml.safe_load((ROOT / "nbhelpers" / "profiles.yml").read_text())
     for name, profile in profiles.items():
         chapters = set((profile or {}).get("chapters") or {})
         assert chapters <= set(_toc_files()), (name, chapters - set(_toc_files()))

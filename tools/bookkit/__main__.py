@@ -19,7 +19,9 @@ def main(argv=None):
     sub = ap.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="execute every chapter and build the HTML book")
     b.add_argument(
-        "--profile", default="smoke", help="parameter profile from book/profiles.yml (smoke, full)"
+        "--profile",
+        default="smoke",
+        help="parameter profile from nbhelpers/profiles.yml (smoke, full, recorded)",
     )
     b.add_argument("--out", default=None, help="output folder (default: _build)")
     b.add_argument("--no-html", action="store_true", help="execute the chapters only")

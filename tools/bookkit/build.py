@@ -51,30 +51,19 @@ def profile_parameters(profile: str, notebook: Path, root: Path = ROOT) -> dict:
     for one chapter must be one that chapter defines: a ValueError here, so that every
     caller (a build, ``bookkit.course assign``) refuses a misspelt name before any run.
     """
-    path = Path(root) / "book" / "profiles.yml"
-    profiles = read_yaml(path)
-    if profile not in profiles:
-        raise ValueError(
-            f"unknown profile {profile!r}; expected one of {sorted(profiles)} (book/profiles.yml)"
-        )
-    p = profiles[profile] or {}
+    from nbhelpers import profiles
+
     notebook = Path(notebook)
     defined = notebook_parameters(notebook)
-    params = {k: v for k, v in (p.get("defaults") or {}).items() if k in defined}
-    own = (p.get("chapters") or {}).get(notebook.stem) or {}
-    if not isinstance(own, dict):
-        raise ValueError(
-            f"{path}: profile {profile!r}, chapter {notebook.stem!r} must map parameter "
-            f"names to values, got {own!r}"
-        )
-    unknown = sorted(set(own) - defined)
-    if unknown:
-        raise ValueError(
-            f"{path}: profile {profile!r} sets {unknown} for the chapter {notebook.stem!r}, "
-            f"whose parameters cell does not define them; it defines {sorted(defined)}"
-        )
-    params.update(own)
+    params = profiles.chapter_values(profile, notebook.stem, defined, profiles_file(root))
+    if "profile" in defined:  # the chapter applies its profile itself (a line in Colab)
+        params["profile"] = profile
     return params
+
+
+def profiles_file(root: Path = ROOT) -> Path:
+    """The profiles of the book at `root` (the helper package's, so Colab has them too)."""
+    return Path(root) / "nbhelpers" / "profiles.yml"
 
 
 def notebook_parameters(notebook: Path) -> set[str]:
@@ -153,7 +142,7 @@ def start_order(profile: str, notebooks: list[Path], root: Path = ROOT) -> list[
     """`notebooks` in the order a side-by-side build starts them: the profile's
     ``start_first`` chapters (long ones that need no other chapter's models) first, the
     rest in toc order, so that the longest chapter does not start last and run alone."""
-    path = Path(root) / "book" / "profiles.yml"
+    path = profiles_file(root)
     wanted = (read_yaml(path).get(profile) or {}).get("start_first") or []
     stems = [nb.stem for nb in notebooks]
     unknown = [stem for stem in wanted if stem not in stems]
@@ -305,6 +294,7 @@ INPUTS = (
     "book/*",
     "nbhelpers/**/*.py",
     "nbhelpers/recordings/*.json",
+    "nbhelpers/profiles.yml",
     "tools/bookkit/**/*.py",
 )
 

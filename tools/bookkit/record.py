@@ -1,8 +1,9 @@
 """``python -m bookkit record [STEM ...]``: the recorded run at the paper's scale.
 
 Executes each chapter named (every chapter of the toc by default, the pages that read the
-others' results excepted) under the full profile, one at a time so that each one's time
-is its own, and writes its results JSON and provenance into ``nbhelpers/recordings/``
+others' results excepted) under the ``recorded`` profile (the full profile and the extra
+seeds that only a recording affords, `nbhelpers/profiles.yml`), one at a time so that each
+one's time is its own, and writes its results JSON and provenance into ``nbhelpers/recordings/``
 (`nbhelpers.recording`). A chapter whose data is not full MNIST is refused and nothing of
 it is written: a recording is the paper's scale or nothing. Point ``NBHELPERS_MNIST`` at
 the IDX files where there is no network.
@@ -28,7 +29,7 @@ from nbhelpers import recording
 from .build import execute, profile_parameters, reads_other_chapters
 from .toc import ROOT, chapters
 
-PROFILE = "full"
+PROFILE = "recorded"
 VERSIONS = ("tensorflow", "keras", "tensorflow-probability", "numpy", "scipy")
 
 
