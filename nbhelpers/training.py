@@ -101,6 +101,29 @@ def regularization(model):
     return tf.add_n(terms) if terms else tf.constant(0.0)
 
 
+def _initial_state(value_and_gradients, theta, options):
+    """TFP's own L-BFGS initial state at `theta` (one evaluation, its convergence test,
+    empty memory), so that one traced loop, `more`, runs every chunk of `_lbfgs`: tracing
+    the loop is most of a small model's training time. Graph code."""
+    import tensorflow as tf
+    from tensorflow_probability.python.optimizer.lbfgs import LBfgsOptimizerResults
+
+    f0, g0 = value_and_gradients(theta)
+    converged = tf.math.is_finite(f0) & (tf.norm(g0, ord=np.inf, axis=-1) < options["tolerance"])
+    empty = tf.zeros((options["num_correction_pairs"], tf.size(theta)), theta.dtype)
+    return LBfgsOptimizerResults(
+        converged=converged,
+        failed=tf.zeros_like(converged),
+        num_iterations=tf.constant(0),
+        num_objective_evaluations=tf.constant(1),
+        position=theta,
+        objective_value=f0,
+        objective_gradient=g0,
+        position_deltas=empty,
+        gradient_deltas=empty,
+    )
+
+
 def _lbfgs(variables, loss_fn, max_iterations: int, bar=None, chunk: int = 20) -> dict:
     """Minimise loss_fn() over `variables` with full-batch L-BFGS (TensorFlow Probability).
 
@@ -109,7 +132,6 @@ def _lbfgs(variables, loss_fn, max_iterations: int, bar=None, chunk: int = 20) -
     """
     import tensorflow as tf
     import tensorflow_probability as tfp
-    from tensorflow_probability.python.optimizer.lbfgs import LBfgsOptimizerResults
 
     shapes = [tuple(v.shape) for v in variables]
     sizes = [int(np.prod(s)) for s in shapes]
@@ -129,25 +151,7 @@ def _lbfgs(variables, loss_fn, max_iterations: int, bar=None, chunk: int = 20) -
 
     @tf.function
     def start(theta):
-        # TFP's own initial state (one evaluation, its convergence test, empty memory), so
-        # that one traced loop, `more`, runs every chunk: tracing the loop is most of a
-        # small model's training time
-        f0, g0 = value_and_gradients(theta)
-        converged = tf.math.is_finite(f0) & (
-            tf.norm(g0, ord=np.inf, axis=-1) < options["tolerance"]
-        )
-        empty = tf.zeros((options["num_correction_pairs"], tf.size(theta)), theta.dtype)
-        return LBfgsOptimizerResults(
-            converged=converged,
-            failed=tf.zeros_like(converged),
-            num_iterations=tf.constant(0),
-            num_objective_evaluations=tf.constant(1),
-            position=theta,
-            objective_value=f0,
-            objective_gradient=g0,
-            position_deltas=empty,
-            gradient_deltas=empty,
-        )
+        return _initial_state(value_and_gradients, theta, options)
 
     @tf.function
     def more(previous, limit):
