@@ -37,6 +37,7 @@ __all__ = [
     "made_in_run",
     "cost_note",
     "show_cost",
+    "chapter_title",
 ]
 
 # Cells tagged so only show the recording; they compute nothing, so they are left out of a
@@ -378,6 +379,11 @@ def show_cost(stem, profile: str, folder=RECORDINGS, root=PACKAGE_ROOT) -> None:
     from IPython.display import Markdown, display
 
     display(Markdown(cost_note(stem, profile, folder, root)))
+
+
+def chapter_title(stem, root=PACKAGE_ROOT) -> str:
+    """A chapter's title, for links to it (its stem where the notebook is not here)."""
+    return _title(_check_stem(stem), Path(root))
 
 
 def _title(stem: str, root: Path) -> str:

@@ -134,8 +134,9 @@ def default_jobs() -> int:
 
 
 # A page whose parameters name one of these reads the other executed chapters: the
-# fidelity page their results, the teaching page the notebooks themselves.
-READS_OTHERS = ("results_dir", "chapters_dir")
+# fidelity page their results, the teaching page the notebooks themselves, the verdicts
+# page the recordings (so it is not recorded itself).
+READS_OTHERS = ("results_dir", "chapters_dir", "recordings")
 
 
 def start_order(profile: str, notebooks: list[Path], root: Path = ROOT) -> list[Path]:

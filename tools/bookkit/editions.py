@@ -291,6 +291,15 @@ def student_sources(source, out) -> list[Path]:
     return _edition_sources(source, out, student_notebook)
 
 
+# The pages about the chapters rather than chapters: they set no exercises.
+PAGES_WITHOUT_EXERCISES = ("reproduced", "teaching")
+
+
+def with_exercises(paths) -> list:
+    """`paths` without the pages that set no exercises (`PAGES_WITHOUT_EXERCISES`)."""
+    return [p for p in paths if Path(p).stem not in PAGES_WITHOUT_EXERCISES]
+
+
 def exercise_table(paths):
     """One row per exercise of the chapters at `paths`: chapter, label, title, whether it is
     graded (an otter question, with its points) and whether the book shows a solution."""
