@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["PROFILES", "read", "chapter_values", "use"]
+__all__ = ["PROFILES", "read", "chapter_values", "use", "table"]
 
 PROFILES = Path(__file__).with_name("profiles.yml")
 
@@ -58,3 +58,21 @@ def use(profile: str, stem: str, namespace: dict) -> None:
     if not isinstance(namespace, dict):
         raise TypeError(f"namespace must be a dict (globals()), got {type(namespace).__name__}")
     namespace.update(chapter_values(profile, stem, namespace))
+
+
+def table(path: Path | None = None):
+    """What each profile sets, one row per chapter (and one for the defaults every chapter
+    gets where its parameters cell defines the name), one column per profile."""
+    import pandas as pd
+
+    every = read(path)
+    rows: dict = {}
+    for name, p in every.items():
+        p = p or {}
+        entries = {"every chapter": p.get("defaults") or {}, **(p.get("chapters") or {})}
+        for where, values in entries.items():
+            shown = ", ".join(f"{k}={v!r}" for k, v in values.items()) or "the defaults"
+            rows.setdefault(where, {})[name] = shown
+    order = ["every chapter"] + sorted(k for k in rows if k != "every chapter")
+    frame = pd.DataFrame.from_dict(rows, orient="index").reindex(order)
+    return frame.fillna("the defaults").rename_axis("chapter")

@@ -38,6 +38,7 @@ __all__ = [
     "cost_note",
     "show_cost",
     "chapter_title",
+    "time_table",
 ]
 
 # Cells tagged so only show the recording; they compute nothing, so they are left out of a
@@ -418,3 +419,28 @@ def provenance_table(folder=RECORDINGS, root=PACKAGE_ROOT):
             "code changed since": ", ".join(run.changed) or "nothing",
         }
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("chapter")
+
+
+def time_table(folder=RECORDINGS, root=PACKAGE_ROOT):
+    """What the recorded run took, chapter by chapter in the order recorded: minutes, the
+    profile, the device and what it trained or searched rather than loaded; a last row
+    with the total (the page "Running at full scale")."""
+    import pandas as pd
+
+    folder = RECORDINGS if folder is None else folder
+    rows = {}
+    runs = [read_recording(stem, folder)[1] for stem in recorded_chapters(folder)]
+    for p in sorted(runs, key=lambda p: p["recorded_at"]):
+        rows[_title(p["chapter"], root)] = {
+            "minutes": round(p["seconds"] / 60, 1),
+            "profile": p.get("profile", "full"),
+            "device": p["device"],
+            "made in the run": made_in_run(p),
+        }
+    table = pd.DataFrame.from_dict(
+        rows, orient="index", columns=["minutes", "profile", "device", "made in the run"]
+    )
+    if len(table):
+        total = round(sum(p["seconds"] for p in runs) / 60, 1)
+        table.loc["all chapters, one after the other"] = [total, "", "", ""]
+    return table.rename_axis("chapter")

@@ -432,3 +432,13 @@ def test_the_cost_note_names_what_the_recorded_run_ran_beyond_the_defaults():
     seeds = profiles.read()["recorded"]["chapters"]["06_adversarial_training"]["seeds"]
     assert f"`seeds = {seeds!r}`" in note and "the defaults take less" in note
     assert "the defaults take less" not in recording.cost_note("03_blind_spots", "full")
+
+
+def test_the_time_table_adds_up_the_recorded_run():
+    table = recording.time_table()
+    runs = [recording.read_recording(s)[1] for s in recording.recorded_chapters()]
+    assert len(table) == len(runs) + 1
+    total = table.loc["all chapters, one after the other", "minutes"]
+    assert total == round(sum(p["seconds"] for p in runs) / 60, 1)
+    assert abs(table["minutes"].iloc[:-1].sum() - total) <= 0.05 * len(runs)
+    assert recording.time_table(Path("/nonexistent")).empty

@@ -53,3 +53,11 @@ def test_every_computing_chapter_applies_its_profile_line_before_anything_else(n
     assert applies and f'"{notebook.stem}"' in code[applies[0]].source
     before = code[1 : applies[0]]  # only Colab's install cell sits between
     assert all("remove-cell" in c.metadata.get("tags", []) for c in before)
+
+
+def test_the_table_shows_what_each_profile_sets_per_chapter():
+    table = profiles.table()
+    assert list(table.columns) == list(profiles.read())
+    assert "n_train=2000" in table.loc["every chapter", "smoke"]
+    six = table.loc["06_adversarial_training"]
+    assert "seeds=[0, 1, 2]" in six["recorded"] and six["full"] == "the defaults"

@@ -292,7 +292,7 @@ def student_sources(source, out) -> list[Path]:
 
 
 # The pages about the chapters rather than chapters: they set no exercises.
-PAGES_WITHOUT_EXERCISES = ("reproduced", "teaching")
+PAGES_WITHOUT_EXERCISES = ("reproduced", "full_scale", "teaching")
 
 
 def with_exercises(paths) -> list:
