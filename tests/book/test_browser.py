@@ -253,7 +253,8 @@ return {
   images: outs.reduce((n, o) => n + o.querySelectorAll('img').length, 0),
 };
 """
-# Elements wider than their box: the page itself, and code in and out of cells.
+# Elements wider than their box: the page itself, code in and out of cells, and every
+# table and figure against the content column.
 OVERFLOW = """
 const bad = [];
 const doc = document.documentElement;
@@ -263,6 +264,15 @@ document.querySelectorAll('main pre, .cell_output').forEach(e => {
   if (e.scrollWidth > e.clientWidth + 1)
     bad.push(`${e.tagName.toLowerCase()}.${e.className}: ${e.scrollWidth} > ${e.clientWidth}` +
              ` (${e.textContent.trim().split('\\n')[0].slice(0, 60)})`);
+});
+// a table or figure wider than the content column, even inside a box that scrolls
+const column = document.querySelector('main article') || document.querySelector('main');
+const room = column.getBoundingClientRect().width;
+document.querySelectorAll('main table, main .cell_output img').forEach(e => {
+  const wide = Math.max(e.scrollWidth, e.getBoundingClientRect().width);
+  if (wide > room + 1)
+    bad.push(`${e.tagName.toLowerCase()} wider than the column: ${Math.round(wide)} > ` +
+             `${Math.round(room)} (${(e.innerText || e.alt || '').trim().slice(0, 60)})`);
 });
 return bad;
 """
