@@ -61,3 +61,12 @@ def test_the_table_shows_what_each_profile_sets_per_chapter():
     assert "n_train=2000" in table.loc["every chapter", "smoke"]
     six = table.loc["06_adversarial_training"]
     assert "seeds=[0, 1, 2]" in six["recorded"] and six["full"] == "the defaults"
+
+
+@pytest.mark.parametrize("notebook", COMPUTING, ids=lambda p: p.stem)
+def test_every_computing_chapter_states_its_goals_prerequisites_and_time(notebook):
+    """For instructors: what a student will do, what to know first, and what it costs."""
+    nb = nbformat.read(notebook, as_version=4)
+    box = [c.source for c in nb.cells[:3] if "For students and instructors" in c.source]
+    assert len(box) == 1, notebook.stem
+    assert all(part in box[0] for part in ("**You will**", "**Before this chapter:**", "**Time:**"))
