@@ -127,22 +127,117 @@ def json_escaped(text: str) -> str:
     return json.dumps(text)[1:-1]
 
 
+@pytest.fixture(scope="module")
+def public(tmp_path_factory):
+    """A local repository standing in for the public one: main holds the checkout's HEAD
+    as one commit (from `git archive`, so a shallow clone serves too)."""
+    import subprocess
+
+    folder = tmp_path_factory.mktemp("public")
+    repo, tree = folder / "book.git", folder / "tree"
+    tree.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", "HEAD"], cwd=toc.ROOT, capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+    who = ["-c", "user.name=test", "-c", "user.email=test@localhost"]
+    for args, cwd in (
+        (["init", "-q", "--bare", "-b", "main", str(repo)], folder),
+        (["init", "-q", "-b", "main"], tree),
+        (["add", "-A"], tree),
+        ([*who, "commit", "-q", "-m", "the book"], tree),
+        (["push", "-q", str(repo), "HEAD:refs/heads/main"], tree),
+    ):
+        subprocess.run(["git", *args], cwd=cwd, check=True)
+    return repo
+
+
+@pytest.fixture(scope="module")
+def assigned(built_book, public, tmp_path_factory):
+    """`course assign` of one chapter at the smoke profile, its Colab cell pointing at the
+    local public repository; its models from the build's cache."""
+    chapter = toc.ROOT / "book" / f"{OTTER_CHAPTER}.ipynb"
+    cache = os.environ.get("NBHELPERS_CACHE") or str(built_book / "cache")  # the build's models
+    out = tmp_path_factory.mktemp("course")
+    with pytest.MonkeyPatch.context() as m:
+        m.setenv("NBHELPERS_CACHE", cache)
+        parameters = build.profile_parameters("smoke", chapter)
+        paths = course.assign(
+            chapter, out / OTTER_CHAPTER, url=public.as_uri(), parameters=parameters
+        )
+    return out, paths, cache
+
+
 def test_otter_grades_the_reference_solutions_in_full_and_blanks_at_zero(
-    built_book, tmp_path, monkeypatch
+    assigned, tmp_path, monkeypatch
 ):
     chapter = toc.ROOT / "book" / f"{OTTER_CHAPTER}.ipynb"
     questions = [
         e["question"] for e in editions.exercises(nbformat.read(chapter, 4)) if e["question"]
     ]
     assert questions, f"{OTTER_CHAPTER} has no graded exercise"
-    parameters = build.profile_parameters("smoke", chapter)
-    cache = os.environ.get("NBHELPERS_CACHE") or str(built_book / "cache")  # the build's models
+    _, paths, cache = assigned
     monkeypatch.setenv("NBHELPERS_CACHE", cache)
-    url = toc.repository_url()
-    paths = course.assign(chapter, tmp_path / "dist", url=url, parameters=parameters)
     full = course.grade(paths["autograder"], paths["solution"], tmp_path / "solution")
     blank = course.grade(paths["autograder"], paths["student"], tmp_path / "student")
     assert set(questions) <= set(full)
     for q in questions:
         assert full[q][0] == full[q][1] > 0, f"{q}: the reference solution scored {full[q]}"
         assert blank[q][0] == 0, f"{q}: a blank submission scored {blank[q]}"
+
+
+# What stands in for Colab in the student's kernel: google.colab importable, and pip
+# installing the package from the local repository into a folder of its own (with its
+# dependencies already here), not over the tests' own installation.
+COLAB_STAND_IN = """
+import subprocess, sys, types
+sys.modules["google.colab"] = types.ModuleType("google.colab")
+_run = subprocess.run
+def _colab_run(cmd, **kw):
+    if list(cmd[1:4]) == ["-m", "pip", "install"]:
+        spec = next(c for c in cmd if c.startswith("nbhelpers @ git+"))
+        cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", SITE, spec]
+    return _run(cmd, **kw)
+subprocess.run = _colab_run
+"""
+
+
+def test_a_student_opens_the_published_chapter_and_checks_answers(
+    assigned, public, tmp_path, monkeypatch
+):
+    """The student edition published as the `student` branch of a (local) public
+    repository; a student's notebook runs its Colab cell against it (the package installs
+    from the repository, the chapter's checks are cloned from the branch) and
+    `grader.check` passes on the reference answers."""
+    import subprocess
+
+    from nbclient import NotebookClient
+
+    out, paths, cache = assigned
+    commit = course.publish(out, public.as_uri())
+    listed = subprocess.run(
+        ["git", "ls-tree", "-r", "--name-only", commit], cwd=public, capture_output=True, text=True
+    ).stdout.split()
+    assert f"student/{OTTER_CHAPTER}/{OTTER_CHAPTER}.ipynb" in listed
+    assert any(f.startswith(f"student/{OTTER_CHAPTER}/tests/") for f in listed)
+
+    content, site, start = tmp_path / "content", tmp_path / "site", tmp_path / "start"
+    start.mkdir()
+    nb = nbformat.read(paths["solution"], as_version=4)  # a student who answered everything
+    colab = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith("# Colab only")]
+    assert len(colab) == 1 and public.as_uri() in colab[0].source
+    colab[0].source = colab[0].source.replace("/content", str(content))
+    stand_in = nbformat.v4.new_code_cell(f"SITE = {str(site)!r}\n" + COLAB_STAND_IN)
+    nb.cells.insert(0, stand_in)
+    monkeypatch.setenv("NBHELPERS_CACHE", cache)
+    NotebookClient(nb, timeout=900, resources={"metadata": {"path": str(start)}}).execute()
+
+    assert (site / "nbhelpers" / "__init__.py").is_file(), "the package did not install"
+    assert (content / "book" / "student" / OTTER_CHAPTER / "tests").is_dir()
+    checks = [c for c in nb.cells if c.cell_type == "code" and "grader.check(" in c.source]
+    assert checks, "the student notebook has no grader.check cell"
+    for cell in checks:
+        said = " ".join(
+            str(o.get("data", {}).get("text/plain", "")) + o.get("text", "") for o in cell.outputs
+        )
+        assert "passed" in said and "failed" not in said.lower(), (cell.source, said)

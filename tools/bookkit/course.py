@@ -1,6 +1,7 @@
 """Courses: a chapter's exercises as an otter-grader assignment, and grading.
 
     python -m bookkit.course assign [stems] --profile smoke|full   # student notebooks, autograders
+    python -m bookkit.course publish --to <repository>             # the student branch
     python -m bookkit.course grade <autograder.zip> submissions/*.ipynb
 
 The exercises follow the convention that ``editions`` reads (DESIGN.md, "Exercises").
@@ -152,6 +153,35 @@ def assign(notebook, out, *, url: str, parameters: dict | None = None) -> dict:
     }
 
 
+def publish(course_dir, repository: str, branch: str = "student") -> str:
+    """Publish what `assign` wrote in `course_dir` (one folder per chapter) as the branch
+    `branch` of `repository`: ``student/<stem>/`` holds each chapter's student notebook
+    and tests, where its Colab cell clones and looks for them. The branch is replaced by
+    one commit; returns its hash."""
+    import shutil
+
+    course_dir = Path(course_dir)
+    chapters = sorted(p.parent.name for p in course_dir.glob("*/student"))
+    if not chapters:
+        raise ValueError(f"{course_dir} holds no assigned chapter (<stem>/student/): run assign")
+    with tempfile.TemporaryDirectory() as tmp:
+        for stem in chapters:
+            shutil.copytree(course_dir / stem / "student", Path(tmp) / "student" / stem)
+
+        def git(*args: str) -> str:
+            proc = subprocess.run(["git", *args], cwd=tmp, capture_output=True, text=True)
+            if proc.returncode:
+                raise RuntimeError(f"git {' '.join(args)} failed:\n{proc.stderr}")
+            return proc.stdout.strip()
+
+        git("init", "-q", "-b", branch)
+        git("add", "-A")
+        who = ["-c", "user.name=bookkit", "-c", "user.email=bookkit@localhost"]
+        git(*who, "commit", "-q", "-m", f"The student edition: {', '.join(chapters)}")
+        git("push", "-q", "--force", str(repository), f"HEAD:refs/heads/{branch}")
+        return git("rev-parse", "HEAD")
+
+
 def grade(autograder, submission, out) -> dict[str, tuple[float, float]]:
     """Grade one submitted notebook with the autograder zip (``otter run``, no Docker):
     {question: (score, max_score)}."""
@@ -174,6 +204,10 @@ def main(argv=None) -> int:
     a.add_argument("chapters", nargs="*", help="notebook stems (default: every chapter)")
     a.add_argument("--profile", default="full", help="parameters the solutions are checked with")
     a.add_argument("--out", default="_build/course", help="output folder")
+    p = sub.add_parser("publish", help="push the assigned chapters as the student branch")
+    p.add_argument("--to", required=True, help="the repository (URL or path) to push to")
+    p.add_argument("--branch", default="student", help="the branch students clone")
+    p.add_argument("--out", default="_build/course", help="the folder assign wrote")
     g = sub.add_parser("grade", help="grade submitted notebooks with a chapter's autograder")
     g.add_argument("autograder", help="the chapter's autograder zip (from assign)")
     g.add_argument("submissions", nargs="+", help="submitted notebooks")
@@ -188,6 +222,9 @@ def main(argv=None) -> int:
             params = build.profile_parameters(args.profile, path)
             paths = assign(path, Path(args.out) / path.stem, url=url, parameters=params)
             print(f"{path.stem}: student {paths['student']}, autograder {paths['autograder']}")
+    elif args.cmd == "publish":
+        commit = publish(args.out, args.to, args.branch)
+        print(f"published {args.out} as {args.to} {args.branch} ({commit[:7]})")
     else:
         for i, submission in enumerate(args.submissions):
             scores = grade(args.autograder, submission, Path(args.out) / str(i))
