@@ -125,8 +125,10 @@ def test_the_mixes_tried_are_reported_on_the_first_seed(written, results):
     assert by_mix[f"mix {mix:g} (above)"] == results["test_error"]["pool (every layer)"][0]
 
 
-def test_the_paper_scale_errors_are_the_recordings(page_text, recorded_run):
+def test_the_paper_scale_errors_are_the_recordings(page_text, recorded_run, shows_recorded):
     """The smoke build shows the test errors and their differences of the recorded run."""
+    if not shows_recorded:
+        return
     assert "**At the paper's scale.** Test error (%) of FC100-100-10" in page_text
     assert "**At the paper's scale.** Test error minus weight decay's" in page_text
     assert recorded_run.provenance["data"]["n_train"] == 60_000
