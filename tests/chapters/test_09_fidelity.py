@@ -29,10 +29,18 @@ def test_every_reproduced_table_is_on_the_page(results):
     assert {source.table for source in fidelity.SOURCES} == tables
 
 
-def test_the_smoke_build_says_its_numbers_come_from_a_small_sample(written, built_book):
-    assert written["data"]["small_sample"], "the smoke profile runs on embedded digits"
+def test_a_small_sample_build_says_so_and_names_its_chapters(written, built_book):
+    """The smoke build (every chapter on the embedded digits) warns, naming each small-sample
+    chapter by its title; a build at the paper's scale does not warn."""
+    from nbhelpers import recording
+
     html = (built_book / "_build" / "html" / "book" / "09_fidelity.html").read_text()
-    assert "These numbers come from a small sample" in html
+    small = written["data"]["small_sample"]
+    assert ("These numbers come from a small sample" in html) == bool(small)
+    for stem in small:
+        assert f"<i>{recording.chapter_title(stem)}</i>" in html, stem
+    if "embedded" in " ".join(c["ours ran on"] for c in written["results"]["cells"]):
+        assert "08_after_the_paper" in small  # every computing chapter, not only the tables'
 
 
 def test_the_page_judges_the_recorded_run(results):
