@@ -217,17 +217,15 @@ def which_run(folder=None) -> str:
     """Which recorded run the verdicts judge: its dates, commits, device and total time."""
     from . import recording
 
-    folder = recording.RECORDINGS if folder is None else folder
-    stems = recording.recorded_chapters(folder)
-    if not stems:
+    runs = recording.provenances(folder)
+    if not runs:
         return "No chapter is recorded yet."
-    runs = [recording.read_recording(stem, folder)[1] for stem in stems]
     dates = sorted({p["recorded_at"][:10] for p in runs})
     commits = sorted({(p.get("commit") or "unknown")[:7] for p in runs})
     devices = sorted({p["device"] for p in runs})
     minutes = sum(p["seconds"] for p in runs) / 60
     when = f"on {dates[0]}" if len(dates) == 1 else f"from {dates[0]} to {dates[-1]}"
     return (
-        f"The recorded run: {len(stems)} chapters, recorded {when} at commit "
+        f"The recorded run: {len(runs)} chapters, recorded {when} at commit "
         f"{', '.join(commits)} on {'; '.join(devices)}, {minutes:.0f} min in all."
     )

@@ -39,6 +39,7 @@ __all__ = [
     "show_cost",
     "chapter_title",
     "time_table",
+    "provenances",
 ]
 
 # Cells tagged so only show the recording; they compute nothing, so they are left out of a
@@ -171,6 +172,14 @@ def recorded_chapters(folder=RECORDINGS) -> list[str]:
         for p in folder.glob("*.provenance.json")
         if (folder / p.name.replace(".provenance.json", ".json")).is_file()
     )
+
+
+def provenances(folder=None) -> list[dict]:
+    """Every recorded chapter's provenance, in the order they were recorded; `folder`
+    None: the recordings shipped with the package."""
+    folder = RECORDINGS if folder is None else folder
+    runs = [read_recording(stem, folder)[1] for stem in recorded_chapters(folder)]
+    return sorted(runs, key=lambda p: p["recorded_at"])
 
 
 def read_recording(stem, folder=RECORDINGS) -> tuple[dict, dict]:
@@ -427,10 +436,9 @@ def time_table(folder=RECORDINGS, root=PACKAGE_ROOT):
     with the total (the page "Running at full scale")."""
     import pandas as pd
 
-    folder = RECORDINGS if folder is None else folder
     rows = {}
-    runs = [read_recording(stem, folder)[1] for stem in recorded_chapters(folder)]
-    for p in sorted(runs, key=lambda p: p["recorded_at"]):
+    runs = provenances(folder)
+    for p in runs:
         rows[_title(p["chapter"], root)] = {
             "minutes": round(p["seconds"] / 60, 1),
             "profile": p.get("profile", "full"),

@@ -436,7 +436,10 @@ def test_the_cost_note_names_what_the_recorded_run_ran_beyond_the_defaults():
 
 def test_the_time_table_adds_up_the_recorded_run():
     table = recording.time_table()
-    runs = [recording.read_recording(s)[1] for s in recording.recorded_chapters()]
+    runs = recording.provenances()
+    assert [p["recorded_at"] for p in runs] == sorted(p["recorded_at"] for p in runs)
+    assert {p["chapter"] for p in runs} == set(recording.recorded_chapters())
+    assert recording.provenances(Path("/nonexistent")) == []
     assert len(table) == len(runs) + 1
     total = table.loc["all chapters, one after the other", "minutes"]
     assert total == round(sum(p["seconds"] for p in runs) / 60, 1)
