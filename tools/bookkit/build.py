@@ -143,8 +143,10 @@ def start_order(profile: str, notebooks: list[Path], root: Path = ROOT) -> list[
     """`notebooks` in the order a side-by-side build starts them: the profile's
     ``start_first`` chapters (long ones that need no other chapter's models) first, the
     rest in toc order, so that the longest chapter does not start last and run alone."""
+    from nbhelpers import profiles
+
     path = profiles_file(root)
-    wanted = (read_yaml(path).get(profile) or {}).get("start_first") or []
+    wanted = (profiles.read(path).get(profile) or {}).get("start_first") or []
     stems = [nb.stem for nb in notebooks]
     unknown = [stem for stem in wanted if stem not in stems]
     if unknown:
