@@ -150,15 +150,8 @@ def public(tmp_path_factory):
         ["git", "archive", "HEAD"], cwd=toc.ROOT, capture_output=True, check=True
     )
     subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
-    who = ["-c", "user.name=test", "-c", "user.email=test@localhost"]
-    for args, cwd in (
-        (["init", "-q", "--bare", "-b", "main", str(repo)], folder),
-        (["init", "-q", "-b", "main"], tree),
-        (["add", "-A"], tree),
-        ([*who, "commit", "-q", "-m", "the book"], tree),
-        (["push", "-q", str(repo), "HEAD:refs/heads/main"], tree),
-    ):
-        subprocess.run(["git", *args], cwd=cwd, check=True)
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(repo)], check=True)
+    course.push_folder(tree, repo, "main", "the book")
     return repo
 
 

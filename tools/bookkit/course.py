@@ -167,19 +167,27 @@ def publish(course_dir, repository: str, branch: str = "student") -> str:
     with tempfile.TemporaryDirectory() as tmp:
         for stem in chapters:
             shutil.copytree(course_dir / stem / "student", Path(tmp) / "student" / stem)
+        message = f"The student edition: {', '.join(chapters)}"
+        return push_folder(tmp, repository, branch, message)
 
-        def git(*args: str) -> str:
-            proc = subprocess.run(["git", *args], cwd=tmp, capture_output=True, text=True)
-            if proc.returncode:
-                raise RuntimeError(f"git {' '.join(args)} failed:\n{proc.stderr}")
-            return proc.stdout.strip()
 
-        git("init", "-q", "-b", branch)
-        git("add", "-A")
-        who = ["-c", "user.name=bookkit", "-c", "user.email=bookkit@localhost"]
-        git(*who, "commit", "-q", "-m", f"The student edition: {', '.join(chapters)}")
-        git("push", "-q", "--force", str(repository), f"HEAD:refs/heads/{branch}")
-        return git("rev-parse", "HEAD")
+def push_folder(folder, repository: str, branch: str, message: str) -> str:
+    """Push the files of `folder` as one commit, the whole of the branch `branch` of
+    `repository` (replacing what it held); returns the commit's hash. `folder` becomes a
+    git repository of its own."""
+
+    def git(*args: str) -> str:
+        proc = subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True)
+        if proc.returncode:
+            raise RuntimeError(f"git {' '.join(args)} failed:\n{proc.stderr}")
+        return proc.stdout.strip()
+
+    git("init", "-q", "-b", branch)
+    git("add", "-A")
+    who = ["-c", "user.name=bookkit", "-c", "user.email=bookkit@localhost"]
+    git(*who, "commit", "-q", "-m", message)
+    git("push", "-q", "--force", str(repository), f"HEAD:refs/heads/{branch}")
+    return git("rev-parse", "HEAD")
 
 
 def grade(autograder, submission, out) -> dict[str, tuple[float, float]]:
