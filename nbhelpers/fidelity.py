@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,8 @@ __all__ = [
     "summary",
     "small_sample",
     "recorded_comparisons",
+    "seed_spread",
+    "SPREAD_FACTOR",
 ]
 
 # How far ours may be from the paper's and still count as reproduced: an absolute gap
@@ -145,6 +148,7 @@ _COLUMNS = (
     "within goal",
     "ours ran on",
     "chapter",
+    "kind",
 )
 
 
@@ -217,11 +221,20 @@ def _rows_of(source: Cells, results: dict, where="the chapter's JSON") -> list[d
                     "gap": gap,
                     "gap as": GOALS[kind][0],
                     "within goal": ok,
-                    "ours ran on": results["data"].get("description", ""),
+                    "ours ran on": data_words(results["data"].get("description", "")),
                     "chapter": source.chapter,
+                    "kind": kind,
                 }
             )
     return rows
+
+
+def data_words(description: str) -> str:
+    """A run's data description without the folder it was read from on its machine (a
+    recorded run's IDX files sat in a local folder that means nothing to a reader)."""
+    description = str(description)
+    described = re.sub(r"IDX files in .+? \(from (\w+)\)", r"IDX files named by \1", description)
+    return re.sub(r"IDX files in [^:]+", "IDX files in a local folder", described)
 
 
 def comparisons(results_dir, sources=SOURCES) -> pd.DataFrame:
@@ -322,3 +335,105 @@ def recorded_comparisons(folder=None) -> tuple[pd.DataFrame, list[str]]:
     missing = sorted({s.chapter for s in SOURCES} - have)
     sources = [s for s in SOURCES if s.chapter in have]
     return comparisons(folder, sources), missing
+
+
+# A gap counts as beyond the seeds' spread when the mean over seeds is further from the
+# paper's number than this many standard deviations of one run (seed to seed).
+SPREAD_FACTOR = 2.0
+
+
+def seed_spread(folder=None) -> pd.DataFrame:
+    """Every recorded cell over the seeds recorded for its chapter (issue: no number
+    without its spread): the seeds' values, their mean and standard deviation (one run's
+    spread, ddof 1), the mean's gap to the paper and whether it is within the goal, and
+    whether that gap exceeds `SPREAD_FACTOR` standard deviations ("beyond spread"; None
+    with a single seed). Seed 0 is the recorded run; ``seeds/<n>/`` hold the others
+    (``python -m bookkit record --seed n``). One row per (table, row, column)."""
+    from . import recording
+
+    frames = []
+    for seed, where in recording.seed_folders(folder).items():
+        have = set(recording.recorded_chapters(where))
+        table = comparisons(where, [s for s in SOURCES if s.chapter in have])
+        frames.append(table.assign(seed=seed))
+    columns = [
+        "table", "row", "column", "paper", "seeds", "values", "mean", "sd", "gap", "gap as",
+        "within goal", "beyond spread", "chapter",
+    ]  # fmt: skip
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    cells = pd.concat(frames, ignore_index=True)
+    rows = []
+    for (table, row, column), group in cells.groupby(["table", "row", "column"], sort=False):
+        values = [float(v) for v in group["ours"]]
+        mean = float(sum(values) / len(values))
+        sd = float(pd.Series(values).std(ddof=1)) if len(values) > 1 else math.nan
+        kind = group["kind"].iloc[0]
+        paper = float(group["paper"].iloc[0])
+        gap, ok = _gap(kind, mean, paper)
+        distance = abs(mean - paper)
+        beyond = None if len(values) < 2 else bool(distance > SPREAD_FACTOR * sd)
+        rows.append(
+            {
+                "table": table,
+                "row": row,
+                "column": column,
+                "paper": paper,
+                "seeds": [int(s) for s in group["seed"]],
+                "values": values,
+                "mean": mean,
+                "sd": sd,
+                "gap": gap,
+                "gap as": GOALS[kind][0],
+                "within goal": ok,
+                "beyond spread": beyond,
+                "chapter": group["chapter"].iloc[0],
+            }
+        )
+    return pd.DataFrame(rows, columns=columns)
+
+
+def spread_table(spread: pd.DataFrame) -> pd.DataFrame:
+    """`seed_spread`'s cells with more than one seed, for people: mean ± sd (seeds), the
+    paper's, the mean's gap and ✓/✗ for within the goal and beyond the spread."""
+    if not isinstance(spread, pd.DataFrame) or "beyond spread" not in spread.columns:
+        raise TypeError(f"spread must be seed_spread()'s DataFrame, got {type(spread).__name__}")
+    several = spread[spread["seeds"].map(len) > 1]
+    mark = {True: "✓", False: "✗"}
+    return pd.DataFrame(
+        {
+            "ours, mean ± sd": [
+                f"{m:.3g} ± {s:.2g}" for m, s in zip(several["mean"], several["sd"], strict=True)
+            ],
+            "seeds": [len(s) for s in several["seeds"]],
+            "paper": [f"{p:.3g}" for p in several["paper"]],
+            "gap of the mean": [
+                f"{g:.2f}×" if how == "ratio" else f"{g:+.2f}"
+                for g, how in zip(several["gap"], several["gap as"], strict=True)
+            ],
+            "within goal": several["within goal"].map(mark).fillna("–").to_list(),
+            f"gap beyond {SPREAD_FACTOR:g} sd": several["beyond spread"].map(mark).to_list(),
+        },
+        index=pd.MultiIndex.from_frame(several[["table", "row", "column"]]),
+    )
+
+
+def spread_words(spread: pd.DataFrame) -> str:
+    """What the spread says about the misses, in a sentence computed from `seed_spread`."""
+    several = spread[spread["seeds"].map(len) > 1]
+    if several.empty:
+        return (
+            "Only one seed of each chapter is recorded so far, so no number here has a spread "
+            "yet: `python -m bookkit record --seed 1 01_framework 03_blind_spots "
+            "04_across_models 05_across_training_sets` records another."
+        )
+    misses = several[several["within goal"].eq(False)]
+    beyond = int(misses["beyond spread"].eq(True).sum())
+    seeds = sorted({s for row in several["seeds"] for s in row})
+    return (
+        f"{len(several)} {'number has' if len(several) == 1 else 'numbers have'} been "
+        f"recorded with {len(seeds)} seeds "
+        f"({', '.join(map(str, seeds))}). Of the {len(misses)} whose mean misses its goal, "
+        f"{beyond} miss by more than {SPREAD_FACTOR:g} standard deviations of the seeds' "
+        f"spread (a gap the seeds do not explain), {len(misses) - beyond} by less."
+    )

@@ -82,3 +82,16 @@ def test_zero_in_the_paper_gives_no_ratio(tmp_path):
     )
     row = fidelity.comparisons(tmp_path, (DIST,)).iloc[0]
     assert math.isnan(row["gap"]) and row["within goal"] is None
+
+
+def test_the_data_a_run_read_is_named_without_its_local_folder():
+    recorded = (
+        "MNIST from the IDX files in /home/someone/mnist (from NBHELPERS_MNIST): "
+        "60,000 training and 10,000 test digits"
+    )
+    assert fidelity.data_words(recorded) == (
+        "MNIST from the IDX files named by NBHELPERS_MNIST: 60,000 training and 10,000 test digits"
+    )
+    assert "/tmp/x" not in fidelity.data_words("MNIST from the IDX files in /tmp/x: 9 digits")
+    embedded = "the embedded 5,000-digit MNIST sample (2,000 training, 500 test) — NOT full MNIST"
+    assert fidelity.data_words(embedded) == embedded
