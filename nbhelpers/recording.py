@@ -368,8 +368,8 @@ def cost_note(stem, profile: str, folder=RECORDINGS, root=PACKAGE_ROOT) -> str:
         text += (
             f'At the paper\'s scale (`"full"`, the defaults above) the recorded run of this '
             f"chapter took **{_duration(p['seconds'])}** (recorded {p['recorded_at'][:10]} on "
-            f"{p['device']}; {made_in_run(p)}; models an earlier chapter trained were loaded "
-            "from the cache). "
+            f"{p['device']}; {made_in_run(p)}; what the model cache already held, such as "
+            "models an earlier chapter trained, loaded in seconds). "
         )
         beyond = _beyond_full(stem, p.get("profile", "full"))
         if beyond:
