@@ -19,7 +19,7 @@ transform for a convolution, 1 for half-rectification and non-overlapping max-po
 :mod:`nbhelpers.models`, :mod:`nbhelpers.training` and :mod:`nbhelpers.cache`.
 """
 
-from .checks import check_grid, worst_gaps
+from .checks import CHECK_HEADERS, check_grid, worst_gaps
 from .layers import (
     ACTIVATION_BOUNDS,
     amplification,
@@ -46,6 +46,7 @@ from .norms import (
 from .penalty import PENALTY_FORM, spectral_penalty, trained_penalised
 
 __all__ = [
+    "CHECK_HEADERS",
     "ACTIVATION_BOUNDS",
     "PENALTY_FORM",
     "amplification",

@@ -227,11 +227,20 @@ def pretrained_vgg16(timeout: float = 10.0):
 
     ok, why = reachable(VGG16_ORIGIN, _v.check_real(timeout, "timeout", low=0, low_open=True))
     if not ok:
-        return None, f"the ImageNet weights could not be downloaded: {why}"
+        return None, f"its ImageNet weights could not be downloaded: {_offline_words(why)}"
     try:
         return keras.applications.VGG16(weights="imagenet"), None
     except Exception as exc:  # noqa: BLE001 - a failed download is reported, not raised
         return None, f"the ImageNet weights could not be loaded: {type(exc).__name__}: {exc}"
+
+
+def _offline_words(why: str) -> str:
+    """``reachable``'s reason in a reader's words: a name that does not resolve (the usual
+    offline case) is said as such, not as the socket's error."""
+    if "gaierror" in why or "name resolution" in why or "Name or service" in why:
+        host = why.split(" ", 1)[0].rsplit(":", 1)[0]
+        return f"this machine has no network (the name {host} did not resolve)"
+    return why
 
 
 def vgg16_table(model, input_size: int = 32, *, blocks: int = 5, iterations: int = 500):
@@ -299,11 +308,19 @@ def amplification_summary(rows, measured: dict) -> dict:
 
 def as_frame(rows, digits: int = 3):
     """A :func:`layer_table` as a DataFrame indexed by layer, for display: numbers rounded,
-    strides as written (a dash for dense layers) rather than floats."""
+    strides as written (a dash for dense layers) rather than floats, headers in words."""
     import pandas as pd
 
     columns = ["size", "stride", "upper_bound", "true_norm", "activation", "activation_bound"]
     rows = list(rows)
     frame = pd.DataFrame(rows).set_index("layer")[columns]
     frame["stride"] = [("—" if row["stride"] is None else str(row["stride"])) for row in rows]
-    return frame.round(_v.check_int(digits, "digits", low=0))
+    return frame.round(_v.check_int(digits, "digits", low=0)).rename(columns=FRAME_HEADERS)
+
+
+# as_frame's column headers, in words (the rows' keys stay the JSON's)
+FRAME_HEADERS = {
+    "upper_bound": "upper bound",
+    "true_norm": "true norm",
+    "activation_bound": "activation's bound",
+}

@@ -25,6 +25,13 @@ def test_formula_checked_against_the_truth(results):
         assert case["formula"] == pytest.approx(case["printed"] * case["stride"], rel=1e-9)
 
 
+def test_the_stride_sentence_states_what_the_checks_found(results, page_text):
+    """No bare True/False in the prose: the sentence says in words what the checks show."""
+    said = "as printed it is smaller by exactly the stride in every case."
+    assert (said in page_text) == results["gaps"]["printed_factor_matches_stride"]
+    assert "stride: True" not in page_text and "stride: False" not in page_text
+
+
 def test_table5_of_the_books_networks(results):
     tables = results["tables"]
     assert set(tables) == {"ConvNet", *TABLE1_MODELS}

@@ -231,6 +231,17 @@ def test_pretrained_vgg16_offline_says_why(monkeypatch):
     assert model is None and "offline" in why
 
 
+def test_pretrained_vgg16_without_dns_says_so_in_words(monkeypatch):
+    raw = (
+        "storage.googleapis.com:443 unreachable "
+        "(gaierror: [Errno -3] Temporary failure in name resolution)"
+    )
+    monkeypatch.setattr("nbhelpers.data.network.reachable", lambda origin, timeout: (False, raw))
+    model, why = spectral.pretrained_vgg16()
+    assert model is None and "gaierror" not in why
+    assert "no network (the name storage.googleapis.com did not resolve)" in why
+
+
 # ---------------------------------------------------------------- the penalty
 
 
@@ -281,3 +292,4 @@ def test_as_frame_writes_strides_as_the_paper_does(small_convnet):
     frame = spectral.as_frame(spectral.layer_table(small_convnet, true_norms=False))
     assert list(frame["stride"]) == ["2", "2", "1", "1", "—"]
     assert list(frame.index) == ["c1", "p1", "c2", "a1", "d1"]
+    assert "upper bound" in frame.columns and "upper_bound" not in frame.columns
