@@ -48,6 +48,9 @@ RECORDED_TAG = "recorded"
 
 # the folder of recordings (package data: a pip-installed copy has them too)
 RECORDINGS = Path(__file__).resolve().parent / "recordings"
+# the recorded runs of other seeds than the chapters' default 0: seeds/<n>/, each as
+# RECORDINGS is (`python -m bookkit record --seed n`)
+SEEDS_FOLDER = "seeds"
 # the checkout the package was installed from (where book/ and nbhelpers/ sit side by side)
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
@@ -172,6 +175,20 @@ def recorded_chapters(folder=RECORDINGS) -> list[str]:
         for p in folder.glob("*.provenance.json")
         if (folder / p.name.replace(".provenance.json", ".json")).is_file()
     )
+
+
+def seed_folders(folder=None) -> dict[int, Path]:
+    """``{seed: folder}`` of the recorded runs, seed 0 (the recording itself, at the
+    chapters' default seed) first, then each ``seeds/<n>`` that holds a recording; `folder`
+    None: the recordings shipped with the package."""
+    folder = Path(RECORDINGS if folder is None else folder)
+    out = {0: folder} if recorded_chapters(folder) else {}
+    seeds = folder / SEEDS_FOLDER
+    if seeds.is_dir():
+        for sub in sorted(seeds.iterdir(), key=lambda p: (len(p.name), p.name)):
+            if sub.name.isdigit() and recorded_chapters(sub):
+                out[int(sub.name)] = sub
+    return out
 
 
 def provenances(folder=None) -> list[dict]:

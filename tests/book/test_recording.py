@@ -445,3 +445,87 @@ def test_the_time_table_adds_up_the_recorded_run():
     assert total == round(sum(p["seconds"] for p in runs) / 60, 1)
     assert abs(table["minutes"].iloc[:-1].sum() - total) <= 0.05 * len(runs)
     assert recording.time_table(Path("/nonexistent")).empty
+
+
+# ---------------------------------------------------------------------------------
+# the spread over seeds: recordings of other seeds beside the recording itself
+
+
+def _seed_recording(folder: Path, stem: str, table1: dict):
+    """A recording of `stem` in `folder` with Table 1's error cells `table1`, as the
+    fidelity page reads it (the paper's Table 1 beside it)."""
+    from nbhelpers import paper
+
+    folder.mkdir(parents=True, exist_ok=True)
+    results = {
+        "chapter": stem,
+        "data": {"is_full": True, "description": "full MNIST", "n_train": 60_000},
+        "parameters": {},
+        "results": {"table1": table1},
+        "paper": {"table1": {name: paper.TABLE1[name] for name in table1}},
+    }
+    (folder / f"{stem}.json").write_text(json.dumps(results))
+    (folder / f"{stem}.provenance.json").write_text(json.dumps({"recorded_at": "2026"}))
+
+
+def test_the_spread_over_seeds_judges_the_mean_and_says_whether_the_gap_exceeds_it(tmp_path):
+    from nbhelpers import fidelity, paper
+
+    theirs = paper.TABLE1["FC10(1)"]["test_error"]  # 20.0
+    for seed, error in ((0, theirs + 1.0), (1, theirs + 1.2), (2, theirs + 0.8)):
+        folder = tmp_path if seed == 0 else tmp_path / "seeds" / str(seed)
+        _seed_recording(folder, "01_framework", {"FC10(1)": {"test_error": error}})
+    assert list(recording.seed_folders(tmp_path)) == [0, 1, 2]
+    spread = fidelity.seed_spread(tmp_path)
+    cell = spread.set_index(["row", "column"]).loc[("FC10(1)", "test_error")]
+    assert cell["seeds"] == [0, 1, 2] and cell["values"] == pytest.approx(
+        [theirs + 1.0, theirs + 1.2, theirs + 0.8]
+    )
+    assert cell["mean"] == pytest.approx(theirs + 1.0) and cell["sd"] == pytest.approx(0.2)
+    assert cell["gap"] == pytest.approx(1.0) and not cell["within goal"]
+    assert cell["beyond spread"] in (True,)  # 1 point against 2 × 0.2
+
+
+def test_a_gap_inside_the_spread_is_said_to_be_and_one_seed_has_no_spread(tmp_path):
+    from nbhelpers import fidelity, paper
+
+    theirs = paper.TABLE1["FC10(1)"]["test_error"]
+    _seed_recording(tmp_path, "01_framework", {"FC10(1)": {"test_error": theirs + 1.0}})
+    one = fidelity.seed_spread(tmp_path).iloc[0]
+    assert one["seeds"] == [0] and one["beyond spread"] is None
+    _seed_recording(
+        tmp_path / "seeds" / "1", "01_framework", {"FC10(1)": {"test_error": theirs - 1.0}}
+    )
+    two = fidelity.seed_spread(tmp_path).iloc[0]
+    assert two["mean"] == pytest.approx(theirs) and two["beyond spread"] in (False,)
+    assert fidelity.seed_spread(tmp_path / "nothing").empty
+
+
+def test_record_with_a_seed_sets_it_and_refuses_chapters_without_one():
+    framework = rec.chosen_chapters(["01_framework"])
+    assert rec.seed_parameters(framework, None) == {} == rec.seed_parameters(framework, 0)
+    assert rec.seed_parameters(framework, 2) == {"seed": 2}
+    with pytest.raises(ValueError, match="whole number >= 0, got -1"):
+        rec.seed_parameters(framework, -1)
+    adversarial = rec.chosen_chapters(["06_adversarial_training"])
+    with pytest.raises(ValueError, match=r"06_adversarial_training.*no `seed` parameter"):
+        rec.seed_parameters(adversarial, 1)
+
+
+def test_the_spread_is_shown_as_mean_and_sd_with_a_sentence_computed_from_it(tmp_path):
+    from nbhelpers import fidelity, paper
+
+    theirs = paper.TABLE1["FC10(1)"]["test_error"]
+    assert "no number here has a spread" in fidelity.spread_words(fidelity.seed_spread(tmp_path))
+    for seed, error in ((0, theirs + 1.0), (1, theirs + 1.2), (2, theirs + 0.8)):
+        folder = tmp_path if seed == 0 else tmp_path / "seeds" / str(seed)
+        _seed_recording(folder, "01_framework", {"FC10(1)": {"test_error": error}})
+    spread = fidelity.seed_spread(tmp_path)
+    shown = fidelity.spread_table(spread).iloc[0]
+    assert shown["ours, mean ± sd"] == f"{theirs + 1:.3g} ± 0.2" and shown["seeds"] == 3
+    assert shown["within goal"] == "✗" and shown["gap beyond 2 sd"] == "✓"
+    assert fidelity.spread_words(spread) == (
+        "1 number has been recorded with 3 seeds (0, 1, 2). Of the 1 whose mean misses its "
+        "goal, 1 miss by more than 2 standard deviations of the seeds' spread (a gap the seeds "
+        "do not explain), 0 by less."
+    )

@@ -53,6 +53,12 @@ def main(argv=None):
         "stems", nargs="*", help="chapters to record, e.g. 03_blind_spots (default: all)"
     )
     r.add_argument("--out", default=None, help="where the chapters run (default: _build/record)")
+    r.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="record the chapters again with seed N (N > 0) into nbhelpers/recordings/seeds/N/",
+    )
     s = sub.add_parser(
         "sync-colab", help="write _config.yml's repository address into the Colab cells"
     )
@@ -75,7 +81,7 @@ def main(argv=None):
     elif args.cmd == "record":
         from .record import record
 
-        record(args.stems, out=Path(args.out) if args.out else None)
+        record(args.stems, out=Path(args.out) if args.out else None, seed=args.seed)
     else:
         stale = sync_colab(check=args.check)
         for p in stale:

@@ -77,11 +77,15 @@ def notebook_parameters(notebook: Path) -> set[str]:
     raise ValueError(f"{notebook} has no cell tagged 'parameters'")
 
 
-def execute(notebook: Path, out_dir: Path, profile: str, root: Path = ROOT) -> Path:
-    """Run one chapter with papermill in `out_dir` (its JSON of results lands there too)."""
+def execute(
+    notebook: Path, out_dir: Path, profile: str, root: Path = ROOT, extra: dict | None = None
+) -> Path:
+    """Run one chapter with papermill in `out_dir` (its JSON of results lands there too);
+    `extra` parameters go on top of the profile's (a recording's other seed)."""
     import papermill as pm
 
     params = profile_parameters(profile, notebook, root)  # refuses names the chapter lacks
+    params.update(extra or {})
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / notebook.name
     # progress bars are for people at a notebook, not for the rendered book; nor is

@@ -10,6 +10,11 @@ the IDX files where there is no network.
 
     NBHELPERS_MNIST=/path/to/mnist python -m bookkit record                  # every chapter
     NBHELPERS_MNIST=/path/to/mnist python -m bookkit record 03_blind_spots   # one again
+    NBHELPERS_MNIST=/path/to/mnist python -m bookkit record --seed 1 01_framework
+
+``--seed n`` (n > 0) records the chapters again with their ``seed`` parameter set to n
+(the data split, the initial weights, the searched sample), into ``recordings/seeds/<n>/``:
+the spread of every number over seeds (`nbhelpers.fidelity.seed_spread`).
 """
 
 from __future__ import annotations
@@ -164,23 +169,52 @@ def write_recording(
     return out, prov
 
 
-def record(stems=(), root: Path = ROOT, out: Path | None = None) -> list[Path]:
+def seed_parameters(notebooks, seed) -> dict:
+    """``{"seed": seed}`` for a recording of another seed, {} for the recording itself
+    (seed None or 0, the chapters' default); a ValueError, before any run, for a seed that
+    is not a whole number >= 0 or a chapter without a ``seed`` parameter."""
+    if seed is None:
+        return {}
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
+    if seed == 0:
+        return {}
+    from .build import notebook_parameters
+
+    without = [nb.stem for nb in notebooks if "seed" not in notebook_parameters(nb)]
+    if without:
+        raise ValueError(
+            f"cannot record {without} with --seed {seed}: they have no `seed` parameter "
+            "(a chapter with several seeds runs them itself)"
+        )
+    return {"seed": seed}
+
+
+def record(
+    stems=(), root: Path = ROOT, out: Path | None = None, seed: int | None = None
+) -> list[Path]:
     """Execute and record the chapters named (all by default), one at a time; the
-    provenance files written. A chapter that fails stops the run; those recorded before
+    provenance files written. With a seed n > 0, into ``recordings/seeds/<n>/`` with each
+    chapter's ``seed`` set to n. A chapter that fails stops the run; those recorded before
     it stay recorded."""
     notebooks = chosen_chapters(list(stems), root)
     for nb in notebooks:
         profile_parameters(PROFILE, nb, root)  # a misspelt profile name fails before any run
-    out_dir = Path(out or root / "_build" / "record").resolve() / "book"
+    extra = seed_parameters(notebooks, seed)
+    folder = root / "nbhelpers" / "recordings"
+    if extra:
+        folder = folder / recording.SEEDS_FOLDER / str(seed)
+    name = "record" + (f"-seed{seed}" if extra else "")
+    out_dir = Path(out or root / "_build" / name).resolve() / "book"
     cache = Path(os.environ.setdefault("NBHELPERS_CACHE", str(out_dir.parent / "cache")))
     print(f"recording {len(notebooks)} chapters; model cache: {cache}", flush=True)
     written = []
     for nb in notebooks:
         before = _cache_entries(cache)
         start = time.perf_counter()
-        execute(nb, out_dir, PROFILE, root)
+        execute(nb, out_dir, PROFILE, root, extra)
         seconds = time.perf_counter() - start
-        params = profile_parameters(PROFILE, nb, root)
+        params = {**profile_parameters(PROFILE, nb, root), **extra}
         results_file = out_dir / f"{nb.stem}.json"
         _, prov = write_recording(
             nb,
@@ -189,11 +223,12 @@ def record(stems=(), root: Path = ROOT, out: Path | None = None) -> list[Path]:
             parameters=params,
             new_cache_entries=sorted(_cache_entries(cache) - before),
             root=root,
-            folder=root / "nbhelpers" / "recordings",
+            folder=folder,
         )
         print(f"  recorded {nb.stem} ({seconds:.0f} s) -> {prov.relative_to(root)}", flush=True)
         written.append(prov)
-        update_readme(root)
+        if not extra:
+            update_readme(root)
     return written
 
 
