@@ -53,3 +53,15 @@ def test_the_page_judges_the_recorded_run(results):
     want = fidelity.summary(recorded).reset_index().to_dict("records")
     assert results["recorded_summary"] == to_json(want)
     assert all("60,000 training" in c["ours ran on"] for c in results["recorded_cells"])
+    assert not any("/" in c["ours ran on"] for c in results["recorded_cells"])  # no local path
+
+
+def test_the_page_states_the_spread_over_seeds_it_computes(results, page_text):
+    """The sentence about the seeds' spread is the one the recordings give, and the table
+    beside it holds every cell recorded with more than one seed."""
+    from nbhelpers.report import to_json
+
+    spread = fidelity.seed_spread()
+    assert fidelity.spread_words(spread) in page_text
+    several = spread[spread["seeds"].map(len) > 1]
+    assert results["seed_spread"] == to_json(several.to_dict("records"))
