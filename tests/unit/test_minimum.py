@@ -1,0 +1,139 @@
+"""Exact minimum distortion of a softmax regression: the dual's certificate, checked against
+an independent solver, a closed form, and the book's search (an upper bound)."""
+
+import numpy as np
+import pytest
+
+from nbhelpers import minimum
+
+
+def _problem(seed=0, pixels=12, classes=4, n=6):
+    rng = np.random.default_rng(seed)
+    w = rng.normal(size=(pixels, classes))
+    b = rng.normal(size=classes)
+    x = rng.uniform(size=(n, pixels))
+    labels = (x @ w + b).argmax(axis=1)
+    targets = (labels + 1 + rng.integers(0, classes - 1, size=n)) % classes
+    return w, b, x, targets
+
+
+def _trust_constr(w, b, x, t):
+    """The same problem in the primal, solved by scipy's trust-constr (a different method)."""
+    from scipy.optimize import Bounds, LinearConstraint, minimize
+
+    others = [j for j in range(w.shape[1]) if j != t]
+    g = np.array([w[:, t] - w[:, j] for j in others])
+    c = np.array([b[t] - b[j] for j in others])
+    res = minimize(
+        lambda r: 0.5 * r @ r,
+        np.zeros_like(x),
+        jac=lambda r: r,
+        hess=lambda r: np.eye(len(r)),
+        constraints=[LinearConstraint(g, -(g @ x + c), np.inf)],
+        bounds=Bounds(-x, 1 - x),
+        method="trust-constr",
+        options={"gtol": 1e-12, "xtol": 1e-12, "maxiter": 5000},
+    )
+    assert res.status in (1, 2), res.message
+    return np.sqrt(res.x @ res.x / len(x))
+
+
+def test_the_minimum_matches_an_independent_solver_and_is_certified():
+    w, b, x, targets = _problem()
+    found = minimum.linear_minimum(w, b, x, targets)
+    assert found.feasible.all()
+    for i, t in enumerate(targets):
+        assert found.distortion[i] == pytest.approx(_trust_constr(w, b, x[i], t), rel=1e-4)
+    assert (found.lower <= found.distortion + 1e-12).all()
+    assert (found.gap < 1e-6 * found.distortion).all()  # certified to six digits
+    logits = (x + found.r) @ w + b  # on the boundary: the target ties the runner-up
+    top = np.take_along_axis(logits, targets[:, None], axis=1)[:, 0]
+    assert (top >= logits.max(axis=1) - 1e-9).all()
+    assert ((x + found.r >= -1e-12) & (x + found.r <= 1 + 1e-12)).all()
+
+
+def test_without_the_box_one_constraint_gives_the_projection_onto_a_half_space():
+    # two classes, a small weight vector: the nearest point of the half-space stays inside
+    w = np.zeros((4, 2))
+    w[:, 1] = [0.1, -0.2, 0.3, 0.05]
+    x = np.full((1, 4), 0.5)
+    b = np.array([0.2, 0.0])  # class 0 wins at x by 0.2 − 0.5·0.25 = 0.075
+    found = minimum.linear_minimum(w, b, x, [1])
+    g = w[:, 1] - w[:, 0]
+    s = g @ x[0] + b[1] - b[0]
+    assert s < 0
+    expected = -s / np.linalg.norm(g) / np.sqrt(4)  # ‖r‖ = |s| / ‖g‖, as an RMS
+    assert found.distortion[0] == pytest.approx(expected, rel=1e-7)
+
+
+def test_a_digit_already_of_the_target_needs_nothing():
+    w, b, x, _ = _problem(seed=1)
+    own = (x @ w + b).argmax(axis=1)
+    found = minimum.linear_minimum(w, b, x, own)
+    assert found.feasible.all() and np.allclose(found.distortion, 0.0)
+
+
+def test_a_target_out_of_reach_of_the_box_is_reported_not_guessed():
+    w = np.zeros((3, 2))
+    w[0, 1] = 1.0  # class 1's logit: pixel 0 alone, at most 1
+    b = np.array([0.0, -5.0])  # class 1 would need pixel 0 at 5
+    found = minimum.linear_minimum(w, b, np.zeros((1, 3)), [1])
+    assert not found.feasible[0] and np.isnan(found.distortion[0]) and found.lower[0] == np.inf
+    assert np.isnan(found.r[0]).all()
+
+
+def test_a_margin_makes_the_minimum_larger():
+    w, b, x, targets = _problem(seed=2)
+    plain = minimum.linear_minimum(w, b, x, targets)
+    strict = minimum.linear_minimum(w, b, x, targets, margin=0.5)
+    ok = plain.feasible & strict.feasible
+    assert ok.sum() >= 3 and (strict.distortion[ok] > plain.distortion[ok]).all()
+    logits = (x + strict.r)[ok] @ w + b
+    top = np.take_along_axis(logits, targets[ok][:, None], axis=1)[:, 0]
+    runner = np.where(np.eye(w.shape[1], dtype=bool)[targets[ok]], -np.inf, logits).max(axis=1)
+    assert (top - runner >= 0.5 - 1e-7).all()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"x": np.zeros((2, 5))}, "x has 5 pixels per image, weights 12"),
+        ({"targets": [0, 9, 1, 1, 1, 1]}, "targets"),
+        ({"bias": np.zeros(3)}, r"weights must be \(pixels, classes\)"),
+        ({"margin": -1.0}, "margin"),
+    ],
+)
+def test_bad_input_is_refused_before_any_work(kwargs, message):
+    w, b, x, targets = _problem()
+    args = {"weights": w, "bias": b, "x": x, "targets": targets, **kwargs}
+    if "x" in kwargs:
+        args["targets"] = targets[: len(kwargs["x"])]
+    with pytest.raises(ValueError, match=message):
+        minimum.linear_minimum(**args)
+
+
+def test_the_books_search_never_goes_below_the_exact_minimum(softmax_regression, shuffled_digits):
+    """The box-constrained L-BFGS search is an upper bound; the exact minimum, certified,
+    lies below every distortion it finds, and not far below on a softmax regression."""
+    from nbhelpers import attacks
+
+    x, y = shuffled_digits
+    xs, ys = x[1000:1040], y[1000:1040]
+    w, b = minimum.softmax_weights(softmax_regression)
+    right = (xs @ w + b).argmax(axis=1) == ys
+    xs, ys = xs[right], ys[right]
+    targets = (ys + 1 + np.arange(len(ys)) % 9) % 10
+    searched = attacks.minimal_distortion(softmax_regression, xs, ys, targets, progress=False)
+    exact = minimum.linear_minimum(w, b, xs, targets)
+    ok = searched.success & exact.feasible
+    assert ok.sum() >= 0.9 * len(xs)
+    assert (searched.distortion[ok] >= exact.lower[ok] - 1e-4).all()
+    assert np.median(searched.distortion[ok] / exact.distortion[ok]) < 1.5
+
+
+def test_softmax_weights_refuses_a_model_with_hidden_layers():
+    import keras
+
+    deep = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dense(2)])
+    with pytest.raises(TypeError, match="softmax regression.*2 Dense layers"):
+        minimum.softmax_weights(deep)
