@@ -137,3 +137,91 @@ def test_softmax_weights_refuses_a_model_with_hidden_layers():
     deep = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dense(2)])
     with pytest.raises(TypeError, match="softmax regression.*2 Dense layers"):
         minimum.softmax_weights(deep)
+
+
+def _sigmoid_chain(units=(30, 20), seed=0, pixels=784):
+    """A Keras chain of sigmoid Dense layers and linear logits, random weights."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    layers = [keras.Input((pixels,))]
+    layers += [keras.layers.Dense(u, activation="sigmoid") for u in units]
+    return keras.Sequential([*layers, keras.layers.Dense(10)])
+
+
+def _difference(model, x, y, t):
+    logits = np.asarray(model(x.astype(np.float32)), dtype=np.float64)
+    rows = np.arange(len(x))
+    return logits[rows, y] - logits[rows, t]
+
+
+def test_no_perturbation_within_the_certified_radius_reaches_the_target(shuffled_digits):
+    """Random directions and the gradient's own direction, at 99% of the local radius:
+    the label's logit stays above the target's for every digit."""
+    x, _ = shuffled_digits
+    model = _sigmoid_chain()
+    xs = x[:30].astype(np.float64)
+    logits = np.asarray(model(xs.astype(np.float32)))
+    y = logits.argmax(axis=1)
+    t = (y + 1) % 10
+    bound = minimum.certified_radius(model, xs, y, t)
+    assert (bound["local"] >= bound["global"]).all() and (bound["global"] > 0).all()
+    radius = 0.99 * bound["local"] * np.sqrt(784)
+    rng = np.random.default_rng(0)
+    import tensorflow as tf
+
+    xt = tf.constant(xs, tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        out = model(xt)
+        diff = tf.gather(out, y, batch_dims=1) - tf.gather(out, t, batch_dims=1)
+    grad = tape.gradient(diff, xt).numpy().astype(np.float64)
+    directions = [-grad] + [rng.normal(size=xs.shape) for _ in range(20)]
+    for direction in directions:
+        r = direction / np.linalg.norm(direction, axis=1, keepdims=True) * radius[:, None]
+        assert (_difference(model, xs + r, y, t) > 0).all()
+
+
+def test_saturated_sigmoids_make_the_local_bound_the_larger():
+    """Around a digit whose hidden units sit far out on the sigmoid, the slopes on a small
+    ball are far below 1/4: the local bound certifies a larger radius than the global one."""
+    model = _sigmoid_chain(units=(30,), pixels=20)
+    w, b = model.layers[0].get_weights()
+    model.layers[0].set_weights([0.1 * w, np.full_like(b, 6.0)])
+    xs = np.random.default_rng(1).uniform(size=(10, 20))
+    logits = np.asarray(model(xs.astype(np.float32)))
+    y = logits.argmax(axis=1)
+    bound = minimum.certified_radius(model, xs, y, (y + 1) % 10)
+    assert (bound["local"] > 1.5 * bound["global"]).all()
+
+
+def test_without_hidden_layers_the_bound_is_the_half_space_distance_below_the_exact_minimum(
+    softmax_regression, shuffled_digits
+):
+    x, y = shuffled_digits
+    xs, ys = x[1000:1020].astype(np.float64), y[1000:1020]
+    w, b = minimum.softmax_weights(softmax_regression)
+    right = (xs @ w + b).argmax(axis=1) == ys
+    xs, ys = xs[right], ys[right]
+    targets = (ys + 3) % 10
+    bound = minimum.certified_radius(softmax_regression, xs, ys, targets)
+    a = w[:, ys] - w[:, targets]
+    margin = (xs @ w + b)[np.arange(len(xs)), ys] - (xs @ w + b)[np.arange(len(xs)), targets]
+    expected = margin / np.linalg.norm(a, axis=0) / np.sqrt(784)
+    assert bound["global"] == pytest.approx(expected, rel=1e-9)
+    assert bound["local"] == pytest.approx(expected, rel=1e-6)
+    exact = minimum.linear_minimum(w, b, xs, targets)
+    assert (bound["local"][exact.feasible] <= exact.lower[exact.feasible] + 1e-9).all()
+
+
+def test_certified_radius_refuses_what_it_cannot_bound():
+    import keras
+
+    conv = keras.Sequential(
+        [keras.Input((784,)), keras.layers.Reshape((28, 28, 1)), keras.layers.Conv2D(2, 3)]
+    )
+    x = np.zeros((2, 784))
+    with pytest.raises(TypeError, match="chain of Dense layers.*Reshape"):
+        minimum.certified_radius(conv, x, [0, 1], [1, 0])
+    with pytest.raises(ValueError, match="targets must differ from labels"):
+        minimum.certified_radius(_sigmoid_chain(), x, [0, 1], [0, 2])
