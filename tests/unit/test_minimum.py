@@ -225,3 +225,39 @@ def test_certified_radius_refuses_what_it_cannot_bound():
         minimum.certified_radius(conv, x, [0, 1], [1, 0])
     with pytest.raises(ValueError, match="targets must differ from labels"):
         minimum.certified_radius(_sigmoid_chain(), x, [0, 1], [0, 2])
+
+
+def test_deepfool_on_a_softmax_regression_lands_near_the_exact_minimum(
+    softmax_regression, shuffled_digits
+):
+    """On a linear model DeepFool's targeted step is the projection onto the target's
+    boundary: never below the exact minimum, and close above it."""
+    x, y = shuffled_digits
+    xs, ys = x[1000:1030], y[1000:1030]
+    w, b = minimum.softmax_weights(softmax_regression)
+    right = (xs @ w + b).argmax(axis=1) == ys
+    xs, ys = xs[right], ys[right]
+    targets = (ys + 1 + np.arange(len(ys)) % 9) % 10
+    fooled = minimum.deepfool(softmax_regression, xs, ys, targets)
+    exact = minimum.linear_minimum(w, b, xs, targets)
+    ok = fooled.success & exact.feasible
+    assert ok.mean() > 0.9 and (fooled.reached[fooled.success] == targets[fooled.success]).all()
+    assert (fooled.distortion[ok] >= exact.lower[ok] - 1e-6).all()
+    assert np.median(fooled.distortion[ok] / exact.distortion[ok]) < 1.2
+
+
+def test_untargeted_deepfool_changes_the_label_and_respects_the_certified_radius(
+    shuffled_digits,
+):
+    x, _ = shuffled_digits
+    model = _sigmoid_chain()
+    xs = x[:20]
+    y = np.asarray(model(xs.astype(np.float32))).argmax(axis=1)
+    fooled = minimum.deepfool(model, xs, y)
+    assert fooled.success.mean() > 0.9
+    assert (fooled.reached[fooled.success] != y[fooled.success]).all()
+    assert ((fooled.x_adv >= 0) & (fooled.x_adv <= 1)).all()
+    # no target is reached below the certified radius of its (label, target) pair
+    s = fooled.success
+    bound = minimum.certified_radius(model, xs[s], y[s], fooled.reached[s])
+    assert (fooled.distortion[s] >= bound["local"] - 1e-6).all()
