@@ -59,6 +59,9 @@ def main(argv=None):
         default=None,
         help="record the chapters again with seed N (N > 0) into nbhelpers/recordings/seeds/N/",
     )
+    t = sub.add_parser("times", help="what a build's chapters took, from the build itself")
+    t.add_argument("out", help="the build's output folder")
+    t.add_argument("--readme", action="store_true", help="write the table into README.md")
     s = sub.add_parser(
         "sync-colab", help="write _config.yml's repository address into the Colab cells"
     )
@@ -78,6 +81,12 @@ def main(argv=None):
         out = Path(args.out) if args.out else ROOT / "_build" / "source" / "book"
         root = Path(args.root).resolve() if args.root else ROOT
         execute(Path(args.notebook).resolve(), out.resolve(), args.profile, root)
+    elif args.cmd == "times":
+        from .times import times_table, update_readme
+
+        print(times_table(Path(args.out)))
+        if args.readme:
+            update_readme(Path(args.out))
     elif args.cmd == "record":
         from .record import record
 
