@@ -18,6 +18,7 @@ of a solver's word for it; and it needs nothing beyond scipy, which the book alr
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,8 +29,10 @@ __all__ = [
     "DeepFoolResult",
     "LinearMinimum",
     "certified_radius",
+    "compared",
     "deepfool",
     "linear_minimum",
+    "sandwich_figure",
     "softmax_weights",
 ]
 
@@ -397,3 +400,57 @@ def deepfool(
         success = margins(final, t) >= safe_margin(final)
     distortion = np.sqrt(np.mean((z.astype(np.float64) - flat) ** 2, axis=1))
     return DeepFoolResult(z.reshape(images.shape), distortion, success, final.argmax(axis=1), steps)
+
+
+def compared(methods, reference: str = "search") -> dict:
+    """Methods side by side on the digits every one of them reached: ``methods`` is
+    ``{name: (distortion, reached)}`` (per digit, the same digits); per name, ``mean``
+    (over those digits), ``reached`` (% of all digits) and ``median ratio`` to
+    ``reference``, the digit by digit ratio; ``"digits"``: how many were compared."""
+    if not methods or reference not in methods:
+        raise ValueError(f"methods must include the reference {reference!r}, got {list(methods)}")
+    sizes = {name: len(np.asarray(d)) for name, (d, _) in methods.items()}
+    if len(set(sizes.values())) != 1:
+        raise ValueError(f"every method must give one distortion per digit, got sizes {sizes}")
+    every = np.logical_and.reduce([np.asarray(ok, bool) for _, ok in methods.values()])
+    base = np.asarray(methods[reference][0], dtype=np.float64)[every]
+    out = {"digits": int(every.sum())}
+    for name, (dist, ok) in methods.items():
+        d = np.asarray(dist, dtype=np.float64)[every]
+        ratio = d / base
+        out[name] = {
+            "mean": float(d.mean()) if every.any() else math.nan,
+            "reached": 100 * float(np.mean(np.asarray(ok, bool))),
+            "median ratio": float(np.median(ratio)) if every.any() else math.nan,
+        }
+    return out
+
+
+def sandwich_figure(per_model, reference: str = "search", ncols: int = 3):
+    """One panel per model (``{model: {method: per-digit distortions}}``, the digits every
+    method reached): each method's distortion, the digits sorted by the ``reference``'s, so
+    that lower bounds run under it and other searches over it."""
+    import matplotlib.pyplot as plt
+
+    if not per_model:
+        raise ValueError("per_model must hold at least one model")
+    ncols = min(check_int(ncols, "ncols", low=1), len(per_model))
+    nrows = -(-len(per_model) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 2.8 * nrows), squeeze=False)
+    for ax in axes.ravel()[len(per_model) :]:
+        ax.set_visible(False)
+    for ax, (model, methods) in zip(axes.ravel(), per_model.items(), strict=False):
+        if reference not in methods:
+            raise ValueError(f"{model}: no {reference!r} among {list(methods)}")
+        order = np.argsort(np.asarray(methods[reference], dtype=np.float64))
+        rank = np.arange(1, len(order) + 1)
+        for name, values in methods.items():
+            v = np.asarray(values, dtype=np.float64)[order]
+            style = {"linewidth": 2.0, "color": "black"} if name == reference else {"lw": 0.9}
+            ax.plot(rank, v, label=name, **style)
+        ax.set_title(model, fontsize=9)
+        ax.set_xlabel("digits, by the search's distortion", fontsize=8)
+    axes[0, 0].set_ylabel("distortion (per-pixel RMS)", fontsize=8)
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig

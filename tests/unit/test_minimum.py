@@ -261,3 +261,33 @@ def test_untargeted_deepfool_changes_the_label_and_respects_the_certified_radius
     s = fooled.success
     bound = minimum.certified_radius(model, xs[s], y[s], fooled.reached[s])
     assert (fooled.distortion[s] >= bound["local"] - 1e-6).all()
+
+
+def test_compared_puts_methods_side_by_side_on_the_digits_all_reached():
+    methods = {
+        "search": (np.array([0.1, 0.2, 0.4, np.nan]), np.array([True, True, True, False])),
+        "exact": (np.array([0.1, 0.1, 0.2, 0.3]), np.array([True, True, True, True])),
+        "deepfool": (np.array([0.2, 0.4, np.nan, 0.5]), np.array([True, True, False, True])),
+    }
+    out = minimum.compared(methods)
+    assert out["digits"] == 2  # the first two: every method reached them
+    assert out["search"] == {"mean": pytest.approx(0.15), "reached": 75.0, "median ratio": 1.0}
+    assert out["exact"]["median ratio"] == pytest.approx(0.75)  # 1 and 0.5
+    assert out["deepfool"]["mean"] == pytest.approx(0.3) and out["deepfool"]["reached"] == 75.0
+    with pytest.raises(ValueError, match="reference 'search'"):
+        minimum.compared({"exact": methods["exact"]})
+    with pytest.raises(ValueError, match="one distortion per digit"):
+        minimum.compared({**methods, "bad": (np.zeros(3), np.ones(3, bool))})
+
+
+def test_the_sandwich_figure_has_a_panel_per_model():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    d = np.array([0.3, 0.1, 0.2])
+    fig = minimum.sandwich_figure({f"m{i}": {"search": d, "bound": d / 2} for i in range(4)})
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in visible] == ["m0", "m1", "m2", "m3"]
+    assert list(visible[0].lines[0].get_ydata()) == [0.1, 0.2, 0.3]  # sorted by the search
+    with pytest.raises(ValueError, match="no 'search'"):
+        minimum.sandwich_figure({"m": {"bound": d}})
