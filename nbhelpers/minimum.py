@@ -29,6 +29,7 @@ __all__ = [
     "DeepFoolResult",
     "LinearMinimum",
     "certified_radius",
+    "best_found",
     "compared",
     "deepfool",
     "linear_minimum",
@@ -403,27 +404,43 @@ def deepfool(
 
 
 def compared(methods, reference: str = "search") -> dict:
-    """Methods side by side on the digits every one of them reached: ``methods`` is
-    ``{name: (distortion, reached)}`` (per digit, the same digits); per name, ``mean``
-    (over those digits), ``reached`` (% of all digits) and ``median ratio`` to
-    ``reference``, the digit by digit ratio; ``"digits"``: how many were compared."""
+    """Each method against ``reference`` on the digits both reached (methods reach different
+    digits, so means over different digits would not compare): ``methods`` is ``{name:
+    (distortion, reached)}``, per digit, the same digits. Per name: ``reached`` (% of all
+    digits), ``digits`` (reached by both), ``mean`` and ``reference mean`` over those,
+    and ``median ratio``, the digit by digit ratio to the reference."""
     if not methods or reference not in methods:
         raise ValueError(f"methods must include the reference {reference!r}, got {list(methods)}")
     sizes = {name: len(np.asarray(d)) for name, (d, _) in methods.items()}
     if len(set(sizes.values())) != 1:
         raise ValueError(f"every method must give one distortion per digit, got sizes {sizes}")
-    every = np.logical_and.reduce([np.asarray(ok, bool) for _, ok in methods.values()])
-    base = np.asarray(methods[reference][0], dtype=np.float64)[every]
-    out = {"digits": int(every.sum())}
+    base, base_ok = (np.asarray(v) for v in methods[reference])
+    out = {}
     for name, (dist, ok) in methods.items():
-        d = np.asarray(dist, dtype=np.float64)[every]
-        ratio = d / base
+        ok = np.asarray(ok, bool)
+        both = ok & base_ok.astype(bool)
+        d = np.asarray(dist, dtype=np.float64)[both]
+        b = base.astype(np.float64)[both]
         out[name] = {
-            "mean": float(d.mean()) if every.any() else math.nan,
-            "reached": 100 * float(np.mean(np.asarray(ok, bool))),
-            "median ratio": float(np.median(ratio)) if every.any() else math.nan,
+            "reached": 100 * float(ok.mean()),
+            "digits": int(both.sum()),
+            "mean": float(d.mean()) if both.any() else math.nan,
+            "reference mean": float(b.mean()) if both.any() else math.nan,
+            "median ratio": float(np.median(d / b)) if both.any() else math.nan,
         }
     return out
+
+
+def best_found(methods, reference: str = "search") -> np.ndarray:
+    """Per digit the reference reached, the smallest distortion any method of ``methods``
+    (``{name: (distortion, reached)}``, searches from above) reached: at most the
+    reference's, so its mean says by how much at least the reference overestimates."""
+    base, base_ok = (np.asarray(v) for v in methods[reference])
+    stacked = [
+        np.where(np.asarray(ok, bool), np.asarray(d, np.float64), np.inf)
+        for d, ok in methods.values()
+    ]
+    return np.min(stacked, axis=0)[base_ok.astype(bool)]
 
 
 def sandwich_figure(per_model, reference: str = "search", ncols: int = 3):

@@ -263,21 +263,33 @@ def test_untargeted_deepfool_changes_the_label_and_respects_the_certified_radius
     assert (fooled.distortion[s] >= bound["local"] - 1e-6).all()
 
 
-def test_compared_puts_methods_side_by_side_on_the_digits_all_reached():
+def test_compared_sets_each_method_beside_the_search_on_the_digits_both_reached():
     methods = {
         "search": (np.array([0.1, 0.2, 0.4, np.nan]), np.array([True, True, True, False])),
         "exact": (np.array([0.1, 0.1, 0.2, 0.3]), np.array([True, True, True, True])),
         "deepfool": (np.array([0.2, 0.4, np.nan, 0.5]), np.array([True, True, False, True])),
     }
     out = minimum.compared(methods)
-    assert out["digits"] == 2  # the first two: every method reached them
-    assert out["search"] == {"mean": pytest.approx(0.15), "reached": 75.0, "median ratio": 1.0}
-    assert out["exact"]["median ratio"] == pytest.approx(0.75)  # 1 and 0.5
-    assert out["deepfool"]["mean"] == pytest.approx(0.3) and out["deepfool"]["reached"] == 75.0
+    assert out["search"]["median ratio"] == 1.0 and out["search"]["digits"] == 3
+    assert out["exact"]["digits"] == 3 and out["exact"]["median ratio"] == pytest.approx(0.5)
+    assert out["exact"]["reached"] == 100.0 and out["exact"]["mean"] == pytest.approx(0.4 / 3)
+    deep = out["deepfool"]  # the first two digits: the only ones both reached
+    assert deep["digits"] == 2 and deep["reached"] == 75.0
+    assert deep["mean"] == pytest.approx(0.3) and deep["reference mean"] == pytest.approx(0.15)
+    assert deep["median ratio"] == pytest.approx(2.0)
     with pytest.raises(ValueError, match="reference 'search'"):
         minimum.compared({"exact": methods["exact"]})
     with pytest.raises(ValueError, match="one distortion per digit"):
         minimum.compared({**methods, "bad": (np.zeros(3), np.ones(3, bool))})
+
+
+def test_the_best_found_is_per_digit_the_smallest_any_search_reached():
+    methods = {
+        "search": (np.array([0.3, 0.2, np.nan]), np.array([True, True, False])),
+        "deepfool": (np.array([0.1, 0.5, 0.1]), np.array([True, True, True])),
+        "fgsm": (np.array([0.05, 0.6, 0.2]), np.array([False, True, True])),
+    }
+    assert list(minimum.best_found(methods)) == [0.1, 0.2]  # the search's digits only
 
 
 def test_the_sandwich_figure_has_a_panel_per_model():
