@@ -394,7 +394,12 @@ def deepfool(
             z[r_idx] = np.clip(z[r_idx] + (1 + overshoot) * step, 0.0, 1.0)
             steps[r_idx] += 1
             done[rows[~go]] = True
-    final = model.predict(z.reshape(images.shape), verbose=0).astype(np.float64)
+    final = np.concatenate(  # called directly: Keras' predict retraces for every new size
+        [
+            np.asarray(model(z[i : i + batch_size].reshape(-1, *images.shape[1:])))
+            for i in range(0, n, batch_size)
+        ]
+    ).astype(np.float64)
     if t is None:
         success = (final.argmax(axis=1) != y) & (-margins(final, y) >= safe_margin(final))
     else:
