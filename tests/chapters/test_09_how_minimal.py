@@ -1,0 +1,70 @@
+"""Chapter "How minimal is the minimum?": the claims its prose makes, checked on its numbers."""
+
+import numpy as np
+import pytest
+
+from nbhelpers import paper, report
+
+pytestmark = pytest.mark.book
+
+MODELS = ("FC10(1e-4)", "FC10(1e-2)", "FC10(1)", "FC100-100-10", "FC200-200-10", "AE400-10")
+FC10 = MODELS[:3]
+
+
+def test_the_exact_minimum_is_certified_and_never_above_the_search(results):
+    """Every digit: the certificate's lower bound is at most the search's distortion, and
+    the search is an upper bound (ratio ≥ 1 up to the certificate's gap)."""
+    for name in FC10:
+        digits = results["exact_per_digit"][name]
+        search = np.array(digits["search"], dtype=float)
+        exact = np.array(digits["exact"], dtype=float)
+        lower = np.array(digits["lower"], dtype=float)
+        both = np.isfinite(search) & np.isfinite(exact)
+        assert both.sum() >= 0.9 * len(search), name
+        assert (lower[both] <= search[both] + 1e-6).all(), name
+        assert (exact[both] - lower[both] <= 1e-6).all(), name  # certified
+        row = results["exact_table"][name]
+        assert row["median ratio"] >= 1 - 1e-6 and row["worst ratio"] >= row["median ratio"]
+
+
+def test_every_model_is_sandwiched(results):
+    """Lower bounds below the search, the local bound never below the global one, the
+    exact minimum (FC10) at most the search, the other searches compared on their digits."""
+    for name in MODELS:
+        row = results["sandwich_table"][name]
+        assert row["bound (global) / search"] <= row["bound (local) / search"] + 1e-12, name
+        assert 0 < row["bound (local) / search"] <= 1, name
+        if name in FC10:
+            assert row["bound (local) / search"] <= row["exact / search"] <= 1 + 1e-6, name
+        assert row["search"] == pytest.approx(results["sandwich"][name]["search"]["mean"])
+        for other in ("DeepFool", "FGSM"):
+            assert 0 <= row[f"{other} reached (%)"] <= 100, (name, other)
+
+
+def test_the_sentences_state_the_numbers(results, page_text):
+    """The page's sentences are the ones the numbers give, in this build."""
+    over = {n: 100 * (r["median ratio"] - 1) for n, r in results["exact_table"].items()}
+    assert report.numbers_list(over, "{:.2f}%") in page_text
+    overestimate = results["overestimate"]
+    assert report.numbers_list(overestimate, "{:.1f}%") in page_text
+    assert all(v >= -1e-9 for v in overestimate.values())  # the best found ≤ the search
+    assert report.numbers_list(results["local_bound_ratio"], "{:.2f}") in page_text
+    deepfool = [results["sandwich"][n]["DeepFool"]["median ratio"] for n in MODELS]
+    assert report.value_range(deepfool, "{:.2f}") in page_text
+    if results["rank_search"] == results["rank_best"]:
+        assert "the models keep the search's order" in page_text
+    else:
+        assert "The order changes" in page_text
+
+
+def test_the_paper_s_column_is_the_paper_s(results, written):
+    for name in MODELS:
+        assert written["paper"]["table1"][name]["distortion"] == paper.TABLE1[name]["distortion"]
+
+
+def test_the_paper_scale_table_is_the_recordings(page_text, recorded_run, shows_recorded):
+    """A small-sample build shows the recorded run's table at the paper's scale."""
+    if not shows_recorded:
+        return
+    assert "**At the paper's scale.** The same table." in page_text
+    assert recorded_run.provenance["data"]["n_train"] == 60_000
