@@ -26,7 +26,8 @@ def test_toc_lists_chapters():
         "06_adversarial_training",
         "07_layer_instability",
         "08_after_the_paper",
-        "09_fidelity",
+        "09_how_minimal",
+        "10_fidelity",
         "reproduced",
         "full_scale",
         "teaching",
@@ -123,7 +124,7 @@ def test_the_pages_that_read_other_chapters_run_last():
     """Side by side, the fidelity page (the chapters' results) and the teaching page (the
     executed notebooks) wait for every other chapter."""
     last = [nb.stem for nb in CHAPTERS if build.reads_other_chapters(nb)]
-    assert last == ["09_fidelity", "reproduced", "full_scale", "teaching"]
+    assert last == ["10_fidelity", "reproduced", "full_scale", "teaching"]
     assert build.default_jobs() == (2 if (os.cpu_count() or 1) >= 2 else 1)
 
 

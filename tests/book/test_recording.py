@@ -154,15 +154,15 @@ def test_reading_a_chapter_without_a_recording_says_what_is_recorded(tmp_path):
 
 def test_record_refuses_pages_that_compute_nothing_and_unknown_names():
     stems = [nb.stem for nb in rec.chosen_chapters([])]
-    assert "01_framework" in stems and "09_fidelity" not in stems and "teaching" not in stems
+    assert "01_framework" in stems and "10_fidelity" not in stems and "teaching" not in stems
     assert [
         nb.stem for nb in rec.chosen_chapters(["04_across_models", "02_units_and_directions"])
     ] == [
         "02_units_and_directions",
         "04_across_models",
     ]
-    with pytest.raises(ValueError, match=r"cannot record \['09_fidelity'\].*01_framework"):
-        rec.chosen_chapters(["09_fidelity"])
+    with pytest.raises(ValueError, match=r"cannot record \['10_fidelity'\].*01_framework"):
+        rec.chosen_chapters(["10_fidelity"])
 
 
 # ---------------------------------------------------------------------------------

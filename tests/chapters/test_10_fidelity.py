@@ -34,7 +34,7 @@ def test_a_small_sample_build_says_so_and_names_its_chapters(written, built_book
     chapter by its title; a build at the paper's scale does not warn."""
     from nbhelpers import recording
 
-    html = (built_book / "_build" / "html" / "book" / "09_fidelity.html").read_text()
+    html = (built_book / "_build" / "html" / "book" / "10_fidelity.html").read_text()
     small = written["data"]["small_sample"]
     assert ("These numbers come from a small sample" in html) == bool(small)
     for stem in small:
