@@ -33,9 +33,9 @@ def test_the_table_gives_each_chapter_and_the_whole_run_end_to_end(tmp_path):
     records = times.chapter_times(tmp_path)
     assert [r["chapter"] for r in records] == [
         "01_framework",
-        "03_blind_spots",
         "06_adversarial_training",
-    ]  # toc order
+        "03_blind_spots",
+    ]  # by start, toc order among those started together
     table = times.times_table(tmp_path)
     assert "| 03_blind_spots | 18.0 min | 6.5 min |" in table
     assert "profile full" in table and "2 models and searches in its cache" in table

@@ -25,7 +25,8 @@ def _when(text: str) -> _dt.datetime:
 
 
 def chapter_times(out: Path, root: Path = ROOT) -> list[dict]:
-    """One record per chapter the build at `out` executed, in toc order: its stem, start,
+    """One record per chapter the build at `out` executed, by start (toc order among those
+    started together): its stem, start,
     end and seconds (papermill's), and its profile; a ValueError naming a chapter that did
     not finish (no end time) and a FileNotFoundError for a folder with no executed one."""
     book = Path(out) / "source" / "book"
@@ -48,7 +49,7 @@ def chapter_times(out: Path, root: Path = ROOT) -> list[dict]:
         )
     if not records:
         raise FileNotFoundError(f"no executed chapter in {book}: expected a build's output folder")
-    return records
+    return sorted(records, key=lambda r: r["start"])  # stable: toc order within a start
 
 
 def times_table(out: Path, root: Path = ROOT) -> str:
@@ -73,7 +74,7 @@ def times_table(out: Path, root: Path = ROOT) -> str:
         )
     lines.append(
         f"| **all chapters, end to end** ({first:%Y-%m-%d}, profile "
-        f"{', '.join(profiles) or '?'}, {here['cores']} cores of a {here['cpu']}; "
+        f"{', '.join(profiles) or '?'}, {here['cores']} cores ({here['cpu']}); "
         f"{made} models and searches in its cache) | | "
         f"**{(last - first).total_seconds() / 60:.1f} min** |"
     )
