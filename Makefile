@@ -10,7 +10,7 @@ TEST_JOBS ?= 2
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: book test lint clean browser
+.PHONY: book test setup lint clean browser
 
 $(STAMP): requirements.lock pyproject.toml tools/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,13 @@ $(STAMP): requirements.lock pyproject.toml tools/pyproject.toml
 book: $(STAMP)
 	$(VENV)/bin/python -m bookkit build --profile $(PROFILE) --edition $(EDITION)
 
-test: $(STAMP) browser
+test: setup
 	$(VENV)/bin/python -m pytest -n $(TEST_JOBS) --dist loadgroup --durations=15
+
+# What the tests need: the environment (pip) and the browser (apt on a fresh machine). They
+# share nothing, so they are fetched and installed side by side.
+setup:
+	@$(MAKE) --no-print-directory -j2 $(STAMP) browser
 
 # tests/book/test_browser.py opens every page in Debian's headless chromium through its
 # chromedriver; as root, a machine without them gets them from apt (quietly, log on failure).
