@@ -26,6 +26,7 @@ import numpy as np
 from ._validation import check_images, check_int, check_labels, check_real
 
 __all__ = [
+    "RATIO_HEADERS",
     "DeepFoolResult",
     "LinearMinimum",
     "certified_radius",
@@ -33,6 +34,8 @@ __all__ = [
     "compared",
     "deepfool",
     "linear_minimum",
+    "methods_of",
+    "ratio_table",
     "sandwich_figure",
     "softmax_weights",
 ]
@@ -476,3 +479,47 @@ def sandwich_figure(per_model, reference: str = "search", ncols: int = 3):
     axes[0, 0].legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def methods_of(search, asked, bounds, exact=None, others=None) -> dict:
+    """One model's methods as `compared` takes them, ``{name: (distortion, reached)}`` on the
+    digits its search was asked to move (``asked``): the search (an AdversarialResult), the
+    certified bounds (`certified_radius`'s, reached by definition), the exact minimum (a
+    `LinearMinimum`, softmax regressions only) and ``others`` (``{name: result}`` with
+    ``distortion`` and ``success``, e.g. DeepFool and FGSM)."""
+    keep = np.asarray(asked, bool)
+    every = np.ones(int(keep.sum()), bool)
+    methods = {
+        "search": (search.distortion[keep], search.success[keep]),
+        "bound (global)": (bounds["global"], every),
+        "bound (local)": (bounds["local"], every),
+    }
+    if exact is not None:
+        methods["exact"] = (exact.distortion, exact.feasible)
+    for name, result in (others or {}).items():
+        methods[name] = (result.distortion, result.success)
+    return methods
+
+
+# ratio_table's columns, in words short enough for a narrow page: each is "÷ the search"
+RATIO_HEADERS = {
+    "bound (global)": "global bound",
+    "bound (local)": "local bound",
+    "exact": "exact",
+}
+
+
+def ratio_table(sandwich, reached=("DeepFool", "FGSM")) -> dict:
+    """Per model (``{model: compared(...)}``): the search's mean distortion, every other
+    method's median ratio to it and the share of digits each method of ``reached`` reached."""
+    table = {}
+    for model, row in sandwich.items():
+        cells = {"search": row["search"]["mean"]}
+        for name, values in row.items():
+            if name != "search":
+                cells[RATIO_HEADERS.get(name, name)] = values["median ratio"]
+        for name in reached:
+            if name in row:
+                cells[f"{name} reached (%)"] = row[name]["reached"]
+        table[model] = cells
+    return table

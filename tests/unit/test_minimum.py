@@ -303,3 +303,21 @@ def test_the_sandwich_figure_has_a_panel_per_model():
     assert list(visible[0].lines[0].get_ydata()) == [0.1, 0.2, 0.3]  # sorted by the search
     with pytest.raises(ValueError, match="no 'search'"):
         minimum.sandwich_figure({"m": {"bound": d}})
+
+
+def test_methods_of_one_model_and_the_ratio_table():
+    from types import SimpleNamespace as NS
+
+    search = NS(distortion=np.array([0.1, 0.0, 0.2]), success=np.array([True, False, True]))
+    asked = np.array([True, False, True])  # the middle digit was misclassified already
+    bounds = {"global": np.array([0.02, 0.05]), "local": np.array([0.04, 0.05])}
+    exact = NS(distortion=np.array([0.09, 0.2]), feasible=np.array([True, True]))
+    deepfool = NS(distortion=np.array([0.1, 0.3]), success=np.array([True, False]))
+    methods = minimum.methods_of(search, asked, bounds, exact, {"DeepFool": deepfool})
+    assert list(methods) == ["search", "bound (global)", "bound (local)", "exact", "DeepFool"]
+    assert list(methods["search"][0]) == [0.1, 0.2] and methods["bound (local)"][1].all()
+    table = minimum.ratio_table({"m": minimum.compared(methods)})["m"]
+    assert table["search"] == pytest.approx(0.15)
+    assert table["local bound"] == pytest.approx(0.325)  # median of 0.4 and 0.25
+    assert table["exact"] == pytest.approx(0.95) and table["DeepFool"] == pytest.approx(1.0)
+    assert table["DeepFool reached (%)"] == 50.0 and "FGSM reached (%)" not in table
