@@ -269,13 +269,20 @@ def _count(n) -> str:
 def update_readme(root: Path = ROOT, folder: Path | None = None) -> bool:
     """Rewrite the README's recorded-run table; whether it changed."""
     folder = root / "nbhelpers" / "recordings" if folder is None else folder
-    readme = root / "README.md"
-    text = readme.read_text()
-    if README_START not in text or README_END not in text:
-        raise ValueError(f"{readme} lacks the recorded run's markers {README_START!r} ... ")
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    new = f"{head}{README_START}\n{recorded_table(folder, root)}\n{README_END}{tail}"
+    return write_between_markers(
+        root / "README.md", README_START, README_END, recorded_table(folder, root)
+    )
+
+
+def write_between_markers(readme: Path, start: str, end: str, body: str) -> bool:
+    """Replace what lies between the lines `start` and `end` of `readme` with `body`;
+    whether the file changed. A ValueError naming the markers where they are missing."""
+    text = Path(readme).read_text()
+    if start not in text or end not in text:
+        raise ValueError(f"{readme} lacks the markers {start!r} ... {end!r}")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    new = f"{head}{start}\n{body}\n{end}{tail}"
     if new != text:
-        readme.write_text(new)
+        Path(readme).write_text(new)
     return new != text

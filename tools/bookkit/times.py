@@ -84,13 +84,8 @@ def times_table(out: Path, root: Path = ROOT) -> str:
 def update_readme(out: Path, root: Path = ROOT) -> bool:
     """Write `times_table` (chapters in this book's toc order) into `root`'s README between
     its markers; whether it changed."""
-    readme = Path(root) / "README.md"
-    text = readme.read_text()
-    if README_START not in text or README_END not in text:
-        raise ValueError(f"{readme} lacks the markers {README_START!r} ... {README_END!r}")
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    new = f"{head}{README_START}\n{times_table(out)}\n{README_END}{tail}"
-    if new != text:
-        readme.write_text(new)
-    return new != text
+    from .record import write_between_markers
+
+    return write_between_markers(
+        Path(root) / "README.md", README_START, README_END, times_table(out)
+    )
