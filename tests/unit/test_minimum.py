@@ -112,17 +112,23 @@ def test_bad_input_is_refused_before_any_work(kwargs, message):
         minimum.linear_minimum(**args)
 
 
+def _right_digits(model, digits, start, stop):
+    """The digits ``start:stop`` of ``digits`` the softmax regression gets right, each
+    with a wrong target, and the model's weights."""
+    x, y = digits
+    xs, ys = x[start:stop], y[start:stop]
+    w, b = minimum.softmax_weights(model)
+    right = (xs @ w + b).argmax(axis=1) == ys
+    xs, ys = xs[right], ys[right]
+    return xs, ys, (ys + 1 + np.arange(len(ys)) % 9) % 10, w, b
+
+
 def test_the_books_search_never_goes_below_the_exact_minimum(softmax_regression, shuffled_digits):
     """The box-constrained L-BFGS search is an upper bound; the exact minimum, certified,
     lies below every distortion it finds, and not far below on a softmax regression."""
     from nbhelpers import attacks
 
-    x, y = shuffled_digits
-    xs, ys = x[1000:1040], y[1000:1040]
-    w, b = minimum.softmax_weights(softmax_regression)
-    right = (xs @ w + b).argmax(axis=1) == ys
-    xs, ys = xs[right], ys[right]
-    targets = (ys + 1 + np.arange(len(ys)) % 9) % 10
+    xs, ys, targets, w, b = _right_digits(softmax_regression, shuffled_digits, 1000, 1040)
     searched = attacks.minimal_distortion(softmax_regression, xs, ys, targets, progress=False)
     exact = minimum.linear_minimum(w, b, xs, targets)
     ok = searched.success & exact.feasible
@@ -232,12 +238,7 @@ def test_deepfool_on_a_softmax_regression_lands_near_the_exact_minimum(
 ):
     """On a linear model DeepFool's targeted step is the projection onto the target's
     boundary: never below the exact minimum, and close above it."""
-    x, y = shuffled_digits
-    xs, ys = x[1000:1030], y[1000:1030]
-    w, b = minimum.softmax_weights(softmax_regression)
-    right = (xs @ w + b).argmax(axis=1) == ys
-    xs, ys = xs[right], ys[right]
-    targets = (ys + 1 + np.arange(len(ys)) % 9) % 10
+    xs, ys, targets, w, b = _right_digits(softmax_regression, shuffled_digits, 1000, 1030)
     fooled = minimum.deepfool(softmax_regression, xs, ys, targets)
     exact = minimum.linear_minimum(w, b, xs, targets)
     ok = fooled.success & exact.feasible
