@@ -307,6 +307,31 @@ class DeepFoolResult:
     steps: np.ndarray
 
 
+def _deepfool_step(logits, jacobian, own, targeted: bool) -> np.ndarray:
+    """One DeepFool step per row: to the linearised boundary ``f + w·r = 0`` (``f < 0`` on
+    this side), ``r = (|f| + safe margin) w / ‖w‖²``. Untargeted (``own`` the labels): the
+    nearest other class's boundary; targeted (``own`` the targets): the boundary between
+    the target and its strongest rival."""
+    from .attacks.objective import safe_margin
+
+    rows = np.arange(len(logits))
+    if targeted:
+        rival = logits.copy()
+        rival[rows, own] = -np.inf
+        k = rival.argmax(axis=1)
+        f = logits[rows, k] - logits[rows, own]  # > 0 until the target wins
+        wk = jacobian[rows, own] - jacobian[rows, k]
+    else:
+        f_all = logits - logits[rows, own][:, None]  # z_k − z_label, ≤ 0
+        w_all = jacobian - jacobian[rows, own][:, None, :]
+        dist = np.abs(f_all) / (np.linalg.norm(w_all, axis=2) + 1e-12)
+        dist[rows, own] = np.inf
+        k = dist.argmin(axis=1)
+        f, wk = f_all[rows, k], w_all[rows, k]
+    fk = np.abs(f) + safe_margin(logits)
+    return (fk / (np.sum(wk * wk, axis=1) + 1e-12))[:, None] * wk
+
+
 def deepfool(
     model,
     x,
@@ -374,26 +399,9 @@ def deepfool(
             if not go.any():
                 done[rows[~go]] = True
                 continue
-            r_idx, o, j = rows[go], out[go], jac[go]
-            if t is None:  # the nearest other class's boundary, from the label's side
-                own = y[r_idx]
-                f = o - o[np.arange(len(o)), own][:, None]  # z_k − z_label, ≤ 0
-                w = j - j[np.arange(len(o)), own][:, None, :]
-                dist = np.abs(f) / (np.linalg.norm(w, axis=2) + 1e-12)
-                dist[np.arange(len(o)), own] = np.inf
-                k = dist.argmin(axis=1)
-            else:  # the target against its strongest rival
-                own = t[r_idx]
-                rival = o.copy()
-                rival[np.arange(len(o)), own] = -np.inf
-                k = rival.argmax(axis=1)
-                f = o[np.arange(len(o)), k] - o[np.arange(len(o)), own]  # > 0 until it wins
-                f = -np.stack([f] * classes, axis=1)  # so that f[:, k] = z_target − z_rival
-                w = j[np.arange(len(o)), own][:, None, :] - j
-            fk = np.abs(f[np.arange(len(o)), k]) + safe_margin(o)
-            wk = w[np.arange(len(o)), k]
-            # the linearised boundary f + w·r = 0 (f < 0 on this side): r = |f| w / ‖w‖²
-            step = (fk / (np.sum(wk * wk, axis=1) + 1e-12))[:, None] * wk
+            r_idx = rows[go]
+            own = y[r_idx] if t is None else t[r_idx]
+            step = _deepfool_step(out[go], jac[go], own, targeted=t is not None)
             z[r_idx] = np.clip(z[r_idx] + (1 + overshoot) * step, 0.0, 1.0)
             steps[r_idx] += 1
             done[rows[~go]] = True
