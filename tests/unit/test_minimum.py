@@ -322,3 +322,91 @@ def test_methods_of_one_model_and_the_ratio_table():
     assert table["local bound"] == pytest.approx(0.325)  # median of 0.4 and 0.25
     assert table["exact"] == pytest.approx(0.95) and table["DeepFool"] == pytest.approx(1.0)
     assert table["DeepFool reached (%)"] == 50.0 and "FGSM reached (%)" not in table
+
+
+def test_carlini_wagner_on_a_softmax_regression_lands_near_the_exact_minimum(
+    softmax_regression, shuffled_digits
+):
+    """A strong search from above: never below the certified minimum, within a few per
+    cent of it on the median digit, in the box, and every success reaches its target."""
+    xs, ys, targets, w, b = _right_digits(softmax_regression, shuffled_digits, 1000, 1030)
+    cw = minimum.carlini_wagner(softmax_regression, xs, ys, targets)
+    exact = minimum.linear_minimum(w, b, xs, targets)
+    ok = cw.success & exact.feasible
+    assert ok.mean() > 0.9
+    assert (cw.distortion[ok] >= exact.lower[ok] - 1e-6).all()
+    assert np.median(cw.distortion[ok] / exact.distortion[ok]) < 1.05
+    reached = np.asarray(softmax_regression(cw.x_adv[cw.success])).argmax(axis=1)
+    assert (reached == targets[cw.success]).all()
+    assert ((cw.x_adv[cw.success] >= 0) & (cw.x_adv[cw.success] <= 1)).all()
+    assert (cw.evaluations == 9 * 300).all() and (cw.c[cw.success] > 0).all()
+
+
+def test_carlini_wagner_reports_failures_per_digit_and_is_deterministic(
+    softmax_regression, shuffled_digits
+):
+    """Too small a budget fails some digits: reported (inf, NaN image), not replaced."""
+    xs, ys, targets, *_ = _right_digits(softmax_regression, shuffled_digits, 1000, 1030)
+    weak = minimum.carlini_wagner(
+        softmax_regression, xs, ys, targets, binary_steps=1, iterations=3, c_init=1e-3
+    )
+    assert not weak.success.all()
+    assert np.isinf(weak.distortion[~weak.success]).all()
+    assert np.isnan(weak.x_adv[~weak.success]).all()
+    again = minimum.carlini_wagner(
+        softmax_regression, xs, ys, targets, binary_steps=1, iterations=3, c_init=1e-3
+    )
+    np.testing.assert_array_equal(weak.distortion, again.distortion)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"binary_steps": 0}, "binary_steps"),
+        ({"iterations": 0}, "iterations"),
+        ({"c_init": 0.0}, "c_init"),
+        ({"learning_rate": -1.0}, "learning_rate"),
+    ],
+)
+def test_carlini_wagner_refuses_bad_settings(softmax_regression, kwargs, message):
+    x = np.full((2, 784), 0.5, np.float32)
+    with pytest.raises(ValueError, match=message):
+        minimum.carlini_wagner(softmax_regression, x, [0, 1], [1, 0], **kwargs)
+    with pytest.raises(ValueError, match="targets must differ"):
+        minimum.carlini_wagner(softmax_regression, x, [0, 1], [0, 2])
+
+
+def test_equal_effort_splits_the_search_s_evaluations_over_the_values_of_c():
+    assert minimum.equal_effort(300.0, 3) == 100
+    assert minimum.equal_effort(2.0, 3) == 1  # never no step at all
+    with pytest.raises(ValueError, match="binary_steps"):
+        minimum.equal_effort(300.0, 0)
+
+
+def test_effort_row_sets_carlini_wagner_beside_the_search():
+    from types import SimpleNamespace as NS
+
+    search = NS(
+        distortion=np.array([0.1, 0.0, 0.2, 0.4]),
+        success=np.array([True, False, True, True]),
+        evaluations=np.array([100, 0, 300, 200]),
+    )
+    asked = np.array([True, False, True, True])
+    same = NS(
+        distortion=np.array([0.2, np.inf, np.inf]),
+        success=np.array([True, False, False]),
+        evaluations=np.full(3, 200),
+    )
+    full = NS(
+        distortion=np.array([0.1, 0.1, 0.2]), success=np.ones(3, bool), evaluations=np.full(3, 900)
+    )
+    row = minimum.effort_row(search, asked, full, same)
+    assert row["search evaluations"] == 200.0 and row["search reached (%)"] == 100.0
+    assert row["C&W same effort reached (%)"] == pytest.approx(100 / 3)
+    assert row["C&W same effort ratio"] == pytest.approx(2.0)
+    assert row["C&W full ratio"] == pytest.approx(0.5) and row["C&W full evaluations"] == 900.0
+
+
+def test_ratio_fmt_formats_the_columns_a_table_has():
+    table = {"m": {"search": 0.1, "exact": 1.1, "DeepFool reached (%)": 90.0}}
+    assert minimum.ratio_fmt(table) == {"search": "{:.4f}", "DeepFool reached (%)": "{:.0f}"}
