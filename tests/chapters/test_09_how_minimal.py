@@ -37,7 +37,7 @@ def test_every_model_is_sandwiched(results):
         if name in FC10:
             assert row["local bound"] <= row["exact"] <= 1 + 1e-6, name
         assert row["search"] == pytest.approx(results["sandwich"][name]["search"]["mean"])
-        for other in ("DeepFool", "FGSM"):
+        for other in ("DeepFool", "FGSM", "C&W"):
             assert 0 <= row[f"{other} reached (%)"] <= 100, (name, other)
 
 
@@ -49,12 +49,35 @@ def test_the_sentences_state_the_numbers(results, page_text):
     assert report.numbers_list(overestimate, "{:.1f}%") in page_text
     assert all(v >= -1e-9 for v in overestimate.values())  # the best found ≤ the search
     assert report.numbers_list(results["local_bound_ratio"], "{:.2f}") in page_text
-    deepfool = [results["sandwich"][n]["DeepFool"]["median ratio"] for n in MODELS]
-    assert report.value_range(deepfool, "{:.2f}") in page_text
+    for other in ("DeepFool", "FGSM", "C&W"):
+        ratios = [results["sandwich"][n][other]["median ratio"] for n in MODELS]
+        assert report.value_range(ratios, "{:.2f}") in page_text, other
     if results["rank_search"] == results["rank_best"]:
         assert "the models keep the search's order" in page_text
     else:
         assert "The order changes" in page_text
+
+
+def test_carlini_wagner_at_equal_effort_spends_what_the_search_spent(results, written):
+    """ "At the search's own effort": C&W's evaluations a digit round the search's mean to
+    whole steps over its values of c; its full budget is its parameters'."""
+    p = written["parameters"]
+    for name in MODELS:
+        row = results["effort"][name]
+        same = row["C&W same effort evaluations"]
+        assert abs(same - row["search evaluations"]) <= p["cw_same_steps"] / 2 + 1e-9, name
+        assert row["C&W full evaluations"] == p["cw_steps"] * p["cw_iterations"], name
+        assert 0 <= row["C&W same effort reached (%)"] <= 100, name
+
+
+def test_the_equal_effort_sentence_states_the_numbers(results, page_text):
+    effort = results["effort"]
+    same = {n: r["C&W same effort reached (%)"] for n, r in effort.items()}
+    full = {n: r["C&W full ratio"] for n, r in effort.items()}
+    assert report.numbers_list(same, "{:.0f}%") in page_text
+    assert report.numbers_list(full, "{:.2f}") in page_text
+    if min(r["search reached (%)"] for r in effort.values()) == 100:
+        assert "reaches every digit it is asked to move" in page_text
 
 
 def test_the_paper_s_column_is_the_paper_s(results, written):
