@@ -18,6 +18,7 @@ of a solver's word for it; and it needs nothing beyond scipy, which the book alr
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -477,46 +478,27 @@ def _cw_function(model, shape):
     return run
 
 
-def carlini_wagner(
-    model,
-    x,
-    labels,
-    targets,
-    *,
-    binary_steps: int = 9,
-    iterations: int = 300,
-    c_init: float = 1.0,
-    learning_rate: float = 0.01,
-    batch_size: int = 500,
-) -> CarliniWagnerResult:
-    """Carlini and Wagner's L2 attack (S&P 2017), targeted, with their margin objective f6
-    at κ = 0 (up to the book's safe margin, so that a success counts as the book's search
-    counts it): per digit, ``binary_steps`` values of ``c`` (×10 until the target is
-    reached, then bisection), each ``iterations`` Adam steps from the digit itself, keeping
-    the smallest success. Costs ``binary_steps × iterations`` gradient evaluations a digit.
-    Their 9 values of ``c``; 300 steps each instead of their 10,000 with early stopping:
-    pixels at 0 or 1 start deep in tanh's flat tails, so far fewer steps leave them unmoved.
-    """
+@contextlib.contextmanager
+def _quiet_retracing():
+    """TensorFlow's retracing warning off: each model gets its own compiled function by
+    design, which TF's detector counts as retracing (as `training` does for L-BFGS)."""
     import tensorflow as tf
 
-    from .attacks.objective import margins, safe_margin
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("ERROR")
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
-    check_images(x, "x")
-    images = np.asarray(x, dtype=np.float32)
-    flat = images.reshape(len(images), -1)
+
+def _cw_search(run, flat, t, binary_steps, iterations, c_init, learning_rate, batch_size):
+    """Carlini and Wagner's search over ``c`` per digit around `_cw_function`'s ``run``:
+    the best image found (NaN rows where none) and the ``c`` it was found at."""
+    import tensorflow as tf
+
     n = len(flat)
-    classes = int(model.output_shape[-1])
-    y = check_labels(labels, "labels", n=n, num_classes=classes)
-    t = check_labels(targets, "targets", n=n, num_classes=classes)
-    if np.any(t == y):
-        raise ValueError("targets must differ from labels for every digit")
-    binary_steps = check_int(binary_steps, "binary_steps", low=1)
-    iterations = check_int(iterations, "iterations", low=1)
-    c_init = check_real(c_init, "c_init", low=0, low_open=True)
-    learning_rate = check_real(learning_rate, "learning_rate", low=0, low_open=True)
-    batch_size = check_int(batch_size, "batch_size", low=1)
-
-    run = _cw_function(model, images.shape[1:])
     best_d = np.full(n, np.inf)
     best_z = np.full_like(flat, np.nan)
     best_c = np.full(n, np.nan)
@@ -543,7 +525,53 @@ def carlini_wagner(
         hi = np.where(reached, np.minimum(hi, c), hi)
         lo = np.where(reached, lo, np.maximum(lo, c))
         c = np.where(np.isfinite(hi), (lo + hi) / 2, 10 * c)
-    found = np.isfinite(best_d)
+    return best_z, best_c
+
+
+def carlini_wagner(
+    model,
+    x,
+    labels,
+    targets,
+    *,
+    binary_steps: int = 9,
+    iterations: int = 300,
+    c_init: float = 1.0,
+    learning_rate: float = 0.01,
+    batch_size: int = 500,
+) -> CarliniWagnerResult:
+    """Carlini and Wagner's L2 attack (S&P 2017), targeted, with their margin objective f6
+    at κ = 0 (up to the book's safe margin, so that a success counts as the book's search
+    counts it): per digit, ``binary_steps`` values of ``c`` (×10 until the target is
+    reached, then bisection), each ``iterations`` Adam steps from the digit itself, keeping
+    the smallest success. Costs ``binary_steps × iterations`` gradient evaluations a digit.
+    Their 9 values of ``c``; 300 steps each instead of their 10,000 with early stopping:
+    pixels at 0 or 1 start deep in tanh's flat tails, so far fewer steps leave them unmoved.
+    """
+
+    from .attacks.objective import margins, safe_margin
+
+    check_images(x, "x")
+    images = np.asarray(x, dtype=np.float32)
+    flat = images.reshape(len(images), -1)
+    n = len(flat)
+    classes = int(model.output_shape[-1])
+    y = check_labels(labels, "labels", n=n, num_classes=classes)
+    t = check_labels(targets, "targets", n=n, num_classes=classes)
+    if np.any(t == y):
+        raise ValueError("targets must differ from labels for every digit")
+    binary_steps = check_int(binary_steps, "binary_steps", low=1)
+    iterations = check_int(iterations, "iterations", low=1)
+    c_init = check_real(c_init, "c_init", low=0, low_open=True)
+    learning_rate = check_real(learning_rate, "learning_rate", low=0, low_open=True)
+    batch_size = check_int(batch_size, "batch_size", low=1)
+
+    run = _cw_function(model, images.shape[1:])
+    with _quiet_retracing():
+        best_z, best_c = _cw_search(
+            run, flat, t, binary_steps, iterations, c_init, learning_rate, batch_size
+        )
+    found = np.isfinite(best_c)
     final = np.full((n, classes), np.nan)
     for start in range(0, n, batch_size):  # the book's own check, outside the compiled loop
         part = best_z[start : start + batch_size]
