@@ -32,6 +32,8 @@ __all__ = [
     "recorded_comparisons",
     "seed_spread",
     "SPREAD_FACTOR",
+    "COLUMN_WORDS",
+    "in_words",
 ]
 
 # How far ours may be from the paper's and still count as reproduced: an absolute gap
@@ -393,6 +395,23 @@ def seed_spread(folder=None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
+# The chapters' JSON keys that name a table's column, in words for the page's tables
+COLUMN_WORDS = {
+    "train_error": "training error",
+    "test_error": "test error",
+    "p1_error": "error on P1",
+    "p2_error": "error on P2",
+}
+
+
+def in_words(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its ``column`` index level in words (`COLUMN_WORDS`); other levels and
+    the values unchanged. For the page's tables; the JSON keeps the keys."""
+    if "column" not in (frame.index.names or []):
+        raise ValueError(f"expected an index with a 'column' level, got {frame.index.names}")
+    return frame.rename(index=COLUMN_WORDS, level="column")
+
+
 def spread_table(spread: pd.DataFrame) -> pd.DataFrame:
     """`seed_spread`'s cells with more than one seed, for people: mean ± sd (seeds), the
     paper's, the mean's gap and ✓/✗ for within the goal and beyond the spread."""
@@ -400,7 +419,7 @@ def spread_table(spread: pd.DataFrame) -> pd.DataFrame:
         raise TypeError(f"spread must be seed_spread()'s DataFrame, got {type(spread).__name__}")
     several = spread[spread["seeds"].map(len) > 1]
     mark = {True: "✓", False: "✗"}
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "ours, mean ± sd": [
                 f"{m:.3g} ± {s:.2g}" for m, s in zip(several["mean"], several["sd"], strict=True)
@@ -416,6 +435,7 @@ def spread_table(spread: pd.DataFrame) -> pd.DataFrame:
         },
         index=pd.MultiIndex.from_frame(several[["table", "row", "column"]]),
     )
+    return in_words(table)
 
 
 def spread_words(spread: pd.DataFrame) -> str:

@@ -521,7 +521,9 @@ def test_the_spread_is_shown_as_mean_and_sd_with_a_sentence_computed_from_it(tmp
         folder = tmp_path if seed == 0 else tmp_path / "seeds" / str(seed)
         _seed_recording(folder, "01_framework", {"FC10(1)": {"test_error": error}})
     spread = fidelity.seed_spread(tmp_path)
-    shown = fidelity.spread_table(spread).iloc[0]
+    table = fidelity.spread_table(spread)
+    assert table.index.get_level_values("column")[0] == "test error"  # in words
+    shown = table.iloc[0]
     assert shown["ours, mean ± sd"] == f"{theirs + 1:.3g} ± 0.2" and shown["seeds"] == 3
     assert shown["within goal"] == "✗" and shown["gap beyond 2 sd"] == "✓"
     assert fidelity.spread_words(spread) == (

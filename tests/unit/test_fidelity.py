@@ -2,6 +2,7 @@
 
 import math
 
+import pandas as pd
 import pytest
 
 from nbhelpers import fidelity, report
@@ -95,3 +96,26 @@ def test_the_data_a_run_read_is_named_without_its_local_folder():
     assert "/tmp/x" not in fidelity.data_words("MNIST from the IDX files in /tmp/x: 9 digits")
     embedded = "the embedded 5,000-digit MNIST sample (2,000 training, 500 test) — NOT full MNIST"
     assert fidelity.data_words(embedded) == embedded
+
+
+def test_column_keys_are_shown_in_words():
+    frame = pd.DataFrame(
+        {"ours": [1.0, 2.0, 0.05]},
+        index=pd.MultiIndex.from_tuples(
+            [
+                ("Table 1", "FC10(1)", "train_error"),
+                ("Table 3", "FC123-456-10", "p2_error"),
+                ("Table 1", "FC10(1)", "distortion"),
+            ],
+            names=["table", "row", "column"],
+        ),
+    )
+    shown = fidelity.in_words(frame)
+    assert list(shown.index.get_level_values("column")) == [
+        "training error",
+        "error on P2",
+        "distortion",
+    ]
+    assert list(shown.index.get_level_values("row")) == ["FC10(1)", "FC123-456-10", "FC10(1)"]
+    with pytest.raises(ValueError, match="'column' level"):
+        fidelity.in_words(frame.reset_index())
