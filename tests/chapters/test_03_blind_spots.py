@@ -82,3 +82,16 @@ def test_the_paper_scale_table1_is_the_recordings(page_text, recorded_run, shows
 def test_no_recording_object_is_shown(page_text):
     """The cells that show the recorded run show its tables and note, not its Python repr."""
     assert "Recorded(stem=" not in page_text
+
+
+def test_the_full_mnist_sentence_on_the_readings_is_the_recordings(recorded_run):
+    """'Measured on full MNIST ... these two readings [random, all nine] and the coarse grid
+    of powers of 2 come closest to the paper's column, within a few points of each other,
+    and the nearest wrong label gives about half of it': the recorded run's numbers."""
+    gap = recorded_run.results["closest_reading"]
+    closest = sorted(gap, key=gap.get)[:3]
+    assert set(closest) == {"random", "all nine", "random, c on powers of 2"}, gap
+    assert max(gap[r] for r in closest) - min(gap[r] for r in closest) < 0.05, gap
+    for name, measured in recorded_run.results["readings"].items():
+        paper = recorded_run.paper["table1"][name]["distortion"]
+        assert 0.3 < measured["nearest"]["correct_only"] / paper < 0.7, name
