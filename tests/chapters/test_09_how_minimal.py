@@ -68,6 +68,8 @@ def test_carlini_wagner_at_equal_effort_spends_what_the_search_spent(results, wr
         assert abs(same - row["search evaluations"]) <= p["cw_same_steps"] / 2 + 1e-9, name
         assert row["C&W full evaluations"] == p["cw_steps"] * p["cw_iterations"], name
         assert 0 <= row["C&W same effort reached (%)"] <= 100, name
+        # "the book's search spends far fewer"
+        assert row["search evaluations"] < 0.5 * row["C&W full evaluations"], name
 
 
 def test_the_equal_effort_sentence_states_the_numbers(results, page_text):
@@ -91,3 +93,5 @@ def test_the_paper_scale_table_is_the_recordings(page_text, recorded_run, shows_
         return
     assert "**At the paper's scale.** The same table." in page_text
     assert recorded_run.provenance["data"]["n_train"] == 60_000
+    if "effort" in recorded_run.results:  # the equal-effort table at the paper's scale too
+        assert page_text.count("**At the paper's scale.** The same table.") == 2
