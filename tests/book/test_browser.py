@@ -266,9 +266,12 @@ document.querySelectorAll('main pre, .cell_output').forEach(e => {
              ` (${e.textContent.trim().split('\\n')[0].slice(0, 60)})`);
 });
 // a table or figure wider than the content column, even inside a box that scrolls
+// (measured against the output box it sits in, which is the text column's width: the
+// article itself can be wider than the column a reader sees)
 const column = document.querySelector('main article') || document.querySelector('main');
-const room = column.getBoundingClientRect().width;
 document.querySelectorAll('main table, main .cell_output img').forEach(e => {
+  const box = e.closest('.cell_output') || column;
+  const room = Math.min(box.clientWidth || Infinity, column.getBoundingClientRect().width);
   const wide = Math.max(e.scrollWidth, e.getBoundingClientRect().width);
   if (wide > room + 1)
     bad.push(`${e.tagName.toLowerCase()} wider than the column: ${Math.round(wide)} > ` +

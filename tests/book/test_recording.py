@@ -531,3 +531,48 @@ def test_the_spread_is_shown_as_mean_and_sd_with_a_sentence_computed_from_it(tmp
         "goal, 1 miss by more than 2 standard deviations of the seeds' spread (a gap the seeds "
         "do not explain), 0 by less."
     )
+
+
+def _table2_recording(folder: Path, cells: dict, variant: dict, clean: float = 10.0):
+    """A recording of 04_across_models with Table 2's cells `cells` ({row: {column: %}}),
+    their values under the other reading `variant`, 2,000 digits searched per model."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paper = {"FC10(1e-4)": {"FC10(1e-2)": 11.7, "AE400-10": 2.7}}
+    no_distortion = {"no distortion": {"FC10(1e-4)": clean}}
+    results = {
+        "chapter": "04_across_models",
+        "data": {"is_full": True, "description": "full MNIST", "n_train": 60_000},
+        "parameters": {"n_search": 2000},
+        "results": {
+            "table2": cells,
+            "matrix": {**cells, **no_distortion},
+            "failures": {"FC10(1e-4)": 0},
+            "variant_matrix": variant,
+        },
+        "paper": {"table2": paper},
+    }
+    (folder / "04_across_models.json").write_text(json.dumps(results))
+    (folder / "04_across_models.provenance.json").write_text(json.dumps({"recorded_at": "2026"}))
+
+
+def test_each_transfer_miss_is_measured_against_sample_seed_and_reading(tmp_path):
+    """A miss the other reading closes is 'reading'; one inside 2 sd of the seeds is 'seed';
+    one that nothing measured closes is said to be so."""
+    from nbhelpers import fidelity
+
+    for seed, (a, b) in enumerate([(3.0, 12.0), (9.0, 8.0)]):  # FC10(1e-2): 6 ± 4.2
+        folder = tmp_path if seed == 0 else tmp_path / "seeds" / str(seed)
+        cells = {"FC10(1e-4)": {"FC10(1e-2)": a, "AE400-10": b}}
+        _table2_recording(folder, cells, {"FC10(1e-4)": {"FC10(1e-2)": 3.0, "AE400-10": 3.0}})
+    misses = fidelity.transfer_misses(tmp_path).set_index("column")
+    assert set(misses.index) == {"FC10(1e-2)", "AE400-10"}  # 6.0 vs 11.7 and 10.0 vs 2.7
+    low = misses.loc["FC10(1e-2)"]
+    assert low["ours (mean)"] == pytest.approx(6.0) and low["gap"] == pytest.approx(-5.7)
+    n = 2000 * 0.9  # the digits the model got right
+    assert low["sample: standard error"] == pytest.approx(100 * (0.06 * 0.94 / n) ** 0.5)
+    assert low["seed: sd"] == pytest.approx(2**0.5 * 3) and low["explained by"] == "seed"
+    high = misses.loc["AE400-10"]  # 10 ± 2.8 against 2.7: the other reading's 3.0 is close
+    assert high["other reading"] == 3.0 and high["explained by"] == "reading"
+    words = fidelity.misses_words(misses.reset_index())
+    assert words.startswith("2 transfer cells miss") and "reading 1, seed 1" in words
+    assert fidelity.misses_words(misses.iloc[:0]).startswith("Every transfer cell")

@@ -65,3 +65,16 @@ def test_the_page_states_the_spread_over_seeds_it_computes(results, page_text):
     assert fidelity.spread_words(spread) in page_text
     several = spread[spread["seeds"].map(len) > 1]
     assert results["seed_spread"] == to_json(several.to_dict("records"))
+
+
+def test_the_page_measures_each_transfer_miss_to_its_causes(results, page_text):
+    """The sentence on the transfer misses is the one the recordings give, and the table
+    holds every Table 2 and 4 transfer cell the seeds' mean misses by more than 5 points."""
+    from nbhelpers.report import to_json
+
+    misses = fidelity.transfer_misses()
+    assert fidelity.misses_words(misses) in page_text
+    assert results["transfer_misses"] == to_json(misses.to_dict("records"))
+    spread = fidelity.seed_spread()
+    transfer = spread[spread["table"].isin(["Table 2", "Table 4"]) & spread["gap as"].eq("points")]
+    assert len(misses) == int((transfer["gap"].abs() > 5).sum())
