@@ -340,6 +340,31 @@ def _deepfool_step(logits, jacobian, own, targeted: bool) -> np.ndarray:
     return (fk / (np.sum(wk * wk, axis=1) + 1e-12))[:, None] * wk
 
 
+def _attack_inputs(model, x, labels, targets):
+    """A search's inputs, checked before any work: the images as float32, their rows of
+    pixels, the labels and the targets (None: untargeted), which must differ from them."""
+    check_images(x, "x")
+    images = np.asarray(x, dtype=np.float32)
+    flat = images.reshape(len(images), -1)
+    n, classes = len(flat), int(model.output_shape[-1])
+    y = check_labels(labels, "labels", n=n, num_classes=classes)
+    t = None if targets is None else check_labels(targets, "targets", n=n, num_classes=classes)
+    if t is not None and np.any(t == y):
+        raise ValueError("targets must differ from labels for every digit")
+    return images, flat, y, t
+
+
+def _logits(model, rows, shape, batch_size: int) -> np.ndarray:
+    """The model's logits of ``rows`` (flat images; NaN rows give NaN logits) in float64,
+    batch by batch, the model called directly: Keras' predict retraces for every new size."""
+    return np.concatenate(
+        [
+            np.asarray(model(rows[i : i + batch_size].reshape(-1, *shape)))
+            for i in range(0, len(rows), batch_size)
+        ]
+    ).astype(np.float64)
+
+
 def deepfool(
     model,
     x,
@@ -363,15 +388,8 @@ def deepfool(
 
     from .attacks.objective import margins, safe_margin
 
-    check_images(x, "x")
-    images = np.asarray(x, dtype=np.float32)
-    flat = images.reshape(len(images), -1)
+    images, flat, y, t = _attack_inputs(model, x, labels, targets)
     n = len(flat)
-    classes = int(model.output_shape[-1])
-    y = check_labels(labels, "labels", n=n, num_classes=classes)
-    t = None if targets is None else check_labels(targets, "targets", n=n, num_classes=classes)
-    if t is not None and np.any(t == y):
-        raise ValueError("targets must differ from labels for every digit")
     overshoot = check_real(overshoot, "overshoot", low=0)
     max_steps = check_int(max_steps, "max_steps", low=1)
     batch_size = check_int(batch_size, "batch_size", low=1)
@@ -413,12 +431,7 @@ def deepfool(
             z[r_idx] = np.clip(z[r_idx] + (1 + overshoot) * step, 0.0, 1.0)
             steps[r_idx] += 1
             done[rows[~go]] = True
-    final = np.concatenate(  # called directly: Keras' predict retraces for every new size
-        [
-            np.asarray(model(z[i : i + batch_size].reshape(-1, *images.shape[1:])))
-            for i in range(0, n, batch_size)
-        ]
-    ).astype(np.float64)
+    final = _logits(model, z, images.shape[1:], batch_size)
     if t is None:
         success = (final.argmax(axis=1) != y) & (-margins(final, y) >= safe_margin(final))
     else:
@@ -551,15 +564,10 @@ def carlini_wagner(
 
     from .attacks.objective import margins, safe_margin
 
-    check_images(x, "x")
-    images = np.asarray(x, dtype=np.float32)
-    flat = images.reshape(len(images), -1)
+    if targets is None:
+        raise ValueError("targets must be given: Carlini and Wagner's attack here is targeted")
+    images, flat, _, t = _attack_inputs(model, x, labels, targets)
     n = len(flat)
-    classes = int(model.output_shape[-1])
-    y = check_labels(labels, "labels", n=n, num_classes=classes)
-    t = check_labels(targets, "targets", n=n, num_classes=classes)
-    if np.any(t == y):
-        raise ValueError("targets must differ from labels for every digit")
     binary_steps = check_int(binary_steps, "binary_steps", low=1)
     iterations = check_int(iterations, "iterations", low=1)
     c_init = check_real(c_init, "c_init", low=0, low_open=True)
@@ -572,10 +580,7 @@ def carlini_wagner(
             run, flat, t, binary_steps, iterations, c_init, learning_rate, batch_size
         )
     found = np.isfinite(best_c)
-    final = np.full((n, classes), np.nan)
-    for start in range(0, n, batch_size):  # the book's own check, outside the compiled loop
-        part = best_z[start : start + batch_size]
-        final[start : start + batch_size] = np.asarray(model(part.reshape(-1, *images.shape[1:])))
+    final = _logits(model, best_z, images.shape[1:], batch_size)  # outside the compiled loop
     success = found & (margins(final, t) >= safe_margin(final))
     distortion = np.sqrt(np.mean((best_z.astype(np.float64) - flat) ** 2, axis=1))
     distortion = np.where(success, distortion, np.inf)
