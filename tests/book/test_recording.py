@@ -57,9 +57,13 @@ def test_code_files_follow_every_import(tmp_path):
 
 
 def test_a_chapter_depends_on_what_it_imports_and_no_more():
-    files = recording.code_files(ROOT / "book" / "01_framework.ipynb")
-    assert "nbhelpers/training.py" in files and "book/01_framework.ipynb" in files
+    files = recording.code_files(ROOT / "book" / "02_units_and_directions.ipynb")
+    assert "nbhelpers/training.py" in files and "book/02_units_and_directions.ipynb" in files
     assert not any(f.startswith("nbhelpers/attacks/") for f in files)  # it searches nothing
+    assert "nbhelpers/autoencoder_study.py" not in files
+    framework = recording.code_files(ROOT / "book" / "01_framework.ipynb")
+    assert "nbhelpers/autoencoder_study.py" in framework  # and what it imports, the search
+    assert "nbhelpers/attacks/search.py" in framework
     blind = recording.code_files(ROOT / "book" / "03_blind_spots.ipynb")
     assert "nbhelpers/attacks/solver.py" in blind
 

@@ -68,3 +68,42 @@ def test_the_intro_says_how_the_models_are_trained(page_text):
 def test_no_recording_object_is_shown(page_text):
     """The cells that show the recorded run show its tables and note, not its Python repr."""
     assert "Recorded(stem=" not in page_text
+
+
+def test_the_autoencoder_study_is_said_as_measured(written, results, page_text):
+    """Why AE400-10 misses: the sentence on the study is computed from its numbers, each
+    variant's rows are shown, and a small sample says that it shows only that the code runs."""
+    from nbhelpers import autoencoder_study, paper
+
+    study = results["autoencoder_study"]
+    if not study:
+        assert "This build does not run the study" in page_text
+        return
+    assert list(study)[0] == "chapter"
+    assert written["parameters"]["study"] == [k for k in study if k != "chapter"]
+    text = autoencoder_study.words(study, paper.TABLE1["AE400-10"])
+    assert text in page_text
+    for label in autoencoder_study.rows(study):
+        assert label in page_text, label
+    if not written["data"]["is_full"]:
+        assert "the study only shows that its code runs" in page_text
+
+
+def test_the_recorded_study_and_resilience_are_the_recordings(written, results, page_text):
+    """Where this build is not the study at the paper's scale, the recorded one is shown with
+    its sentence; the verdict on "most resilient" is computed from 03's and 04's recordings."""
+    from nbhelpers import autoencoder_study, fidelity, paper, recording
+
+    run = recording.recorded("01_framework")
+    recorded_study = run.results.get("autoencoder_study") if run else None
+    if written["data"]["is_full"] and results["autoencoder_study"]:
+        assert "**Recorded at the paper's scale.**" not in page_text
+    elif recorded_study:
+        assert "**Recorded at the paper's scale.** AE400-10's variants." in page_text
+        assert autoencoder_study.words(recorded_study, paper.TABLE1["AE400-10"]) in page_text
+    else:
+        assert "The study has not been recorded at the paper's scale yet." in page_text
+    blind, across = recording.recorded("03_blind_spots"), recording.recorded("04_across_models")
+    ours = fidelity.resilience(blind.results["table1"], across.results["table2"])
+    theirs = fidelity.resilience(paper.TABLE1, paper.TABLE2)
+    assert fidelity.resilience_words(ours, theirs) in page_text
