@@ -107,3 +107,14 @@ def test_the_recorded_study_and_resilience_are_the_recordings(written, results, 
     ours = fidelity.resilience(blind.results["table1"], across.results["table2"])
     theirs = fidelity.resilience(paper.TABLE1, paper.TABLE2)
     assert fidelity.resilience_words(ours, theirs) in page_text
+
+
+def test_the_cause_of_the_miss_is_the_recordings(page_text):
+    """The page's verdict on why AE400-10 misses is computed from the recorded study."""
+    from nbhelpers import fidelity, paper, recording
+
+    run = recording.recorded("01_framework")
+    study = run.results["autoencoder_study"]
+    assert study, "the recorded run holds the autoencoder study"
+    cause = fidelity.autoencoder_cause(study, paper.TABLE1["AE400-10"])
+    assert f"**What the recorded run finds.** {cause}" in page_text

@@ -78,3 +78,10 @@ def test_the_page_measures_each_transfer_miss_to_its_causes(results, page_text):
     spread = fidelity.seed_spread()
     transfer = spread[spread["table"].isin(["Table 2", "Table 4"]) & spread["gap as"].eq("points")]
     assert len(misses) == int((transfer["gap"].abs() > 5).sum())
+
+
+def test_why_the_autoencoder_misses_is_chapter_01s_recorded_study(page_text):
+    from nbhelpers import fidelity, paper, recording
+
+    study = recording.recorded("01_framework").results["autoencoder_study"]
+    assert fidelity.autoencoder_cause(study, paper.TABLE1["AE400-10"]) in page_text

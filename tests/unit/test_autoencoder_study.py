@@ -125,3 +125,16 @@ def test_resilience_ranks_the_paper_autoencoder_first_by_table_2():
     assert "does not hold" in fidelity.resilience_words(worse, frame)
     with pytest.raises(ValueError, match="Table 1's distortion"):
         fidelity.resilience({}, paper.TABLE2)
+
+
+def test_the_cause_says_which_variant_meets_the_goals(small_study):
+    """No variant near the paper's row: the measured choices explain nothing; one that meets
+    every goal is named as the cause, with the book's own choices' gap at each length."""
+    assert "do not explain the miss" in fidelity.autoencoder_cause(small_study, PAPER)
+    met = {k: dict(v) for k, v in small_study.items()}
+    row = {**met["ufldl"]["stages"][0], "train_error": 0.6, "test_error": 2.0, "distortion": 0.08}
+    met["ufldl"] = {**met["ufldl"], "stages": [row]}
+    text = fidelity.autoencoder_cause(met, PAPER)
+    assert text.startswith(f"{A.LABELS['ufldl']} meets Table 1's goals (0.60% / 2.00%")
+    gaps = [s["test_error"] - PAPER["test_error"] for s in small_study["book"]["stages"]]
+    assert f"stay {min(gaps):.1f}–{max(gaps):.1f} points above" in text
