@@ -368,6 +368,13 @@ def _beyond_full(stem: str, profile: str) -> dict:
     return {k: v for k, v in mine.items() if full.get(k, object()) != v}
 
 
+def _study_seconds(results: dict) -> float:
+    """Seconds that chapter 01's autoencoder study spent training (each variant's last
+    stage holds its cumulative seconds); 0 where a run has none."""
+    study = results.get("autoencoder_study") or {}
+    return sum(max((s.get("seconds") or 0) for s in v["stages"]) for v in study.values())
+
+
 def cost_note(stem, profile: str, folder=RECORDINGS, root=PACKAGE_ROOT) -> str:
     """A chapter's first word to a Colab user: which profile this run uses, what the
     recorded run of it cost at the paper's scale (measured: its time, machine and what it
@@ -394,6 +401,12 @@ def cost_note(stem, profile: str, folder=RECORDINGS, root=PACKAGE_ROOT) -> str:
             text += (
                 f"That run also set {shown} (profile `{p['profile']}`), more than the defaults "
                 "run, so the defaults take less. "
+            )
+        study = _study_seconds(run.results)
+        if study:
+            text += (
+                f"Its autoencoder study trained its own variants, outside the model cache: "
+                f"{_duration(study)} of the time, not counting their searches. "
             )
     return text + (
         'For a first look in minutes, set `profile = "smoke"` in the cell above: CI\'s small '

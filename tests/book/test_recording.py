@@ -580,3 +580,15 @@ def test_each_transfer_miss_is_measured_against_sample_seed_and_reading(tmp_path
     words = fidelity.misses_words(misses.reset_index())
     assert words.startswith("2 transfer cells miss") and "reading 1, seed 1" in words
     assert fidelity.misses_words(misses.iloc[:0]).startswith("Every transfer cell")
+
+
+def test_the_cost_note_says_what_the_autoencoder_study_took():
+    """01's recorded time holds its study, which trains outside the model cache: the note
+    says how much of it, from the study's own seconds."""
+    run = recording.recorded("01_framework")
+    study = run.results["autoencoder_study"]
+    seconds = sum(max(s["seconds"] or 0 for s in v["stages"]) for v in study.values())
+    assert seconds > 0
+    note = recording.cost_note("01_framework", "full")
+    assert f"outside the model cache: {recording._duration(seconds)} of the time" in note
+    assert "autoencoder study" not in recording.cost_note("03_blind_spots", "full")
