@@ -270,7 +270,7 @@ class Recorded:
             f"*Recorded run:* `python -m bookkit record {self.stem}` computed these numbers "
             f"with the {p.get('profile', 'full')} profile on {p['recorded_at'][:10]}, in "
             f"{_duration(p['seconds'])} "
-            f"on {p['device']}" + f" ({made_in_run(p)})."
+            f"on {p['device']}" + f" ({made_in_run(p, self.results)})."
         )
         if self.changed:
             files = ", ".join(f"`{f}`" for f in self.changed)
@@ -281,20 +281,30 @@ class Recorded:
         return text
 
 
-def made_in_run(provenance: dict) -> str:
+def made_in_run(provenance: dict, results: dict | None = None) -> str:
     """What a recorded run trained and searched rather than loaded from the model cache
-    (its time includes those), from its ``new_cache_entries``."""
+    (its time includes those), from its ``new_cache_entries``; with its `results`, also
+    the autoencoder study's variants, which train outside the cache (chapter 01)."""
     new = provenance.get("new_cache_entries") or []
     searches = sum(1 for name in new if name.startswith("search_"))
     models = len(new) - searches
     if not new:
-        return "every model and search from the cache"
-    parts = [
-        f"{n} {one if n == 1 else many}"
-        for n, one, many in ((models, "model", "models"), (searches, "search", "searches"))
-        if n
-    ]
-    return "trained or searched in the run: " + " and ".join(parts)
+        text = "every model and search from the cache"
+    else:
+        parts = [
+            f"{n} {one if n == 1 else many}"
+            for n, one, many in ((models, "model", "models"), (searches, "search", "searches"))
+            if n
+        ]
+        text = "trained or searched in the run: " + " and ".join(parts)
+    study = (results or {}).get("autoencoder_study") or {}
+    trained = [k for k in study if k != "chapter"]
+    if trained:
+        text += (
+            f"; its autoencoder study trained {len(trained)} autoencoders outside the cache "
+            f"({_duration(_study_seconds(results))})"
+        )
+    return text
 
 
 def _duration(seconds: float) -> str:
@@ -392,8 +402,8 @@ def cost_note(stem, profile: str, folder=RECORDINGS, root=PACKAGE_ROOT) -> str:
         text += (
             f'At the paper\'s scale (`"full"`, the defaults above) the recorded run of this '
             f"chapter took **{_duration(p['seconds'])}** (recorded {p['recorded_at'][:10]} on "
-            f"{p['device']}; {made_in_run(p)}; what the model cache already held, such as "
-            "models an earlier chapter trained, loaded in seconds). "
+            f"{p['device']}; {made_in_run(p, run.results)}; what the model cache already "
+            "held, such as models an earlier chapter trained, loaded in seconds). "
         )
         beyond = _beyond_full(stem, p.get("profile", "full"))
         if beyond:
@@ -402,12 +412,7 @@ def cost_note(stem, profile: str, folder=RECORDINGS, root=PACKAGE_ROOT) -> str:
                 f"That run also set {shown} (profile `{p['profile']}`), more than the defaults "
                 "run, so the defaults take less. "
             )
-        study = _study_seconds(run.results)
-        if study:
-            text += (
-                f"Its autoencoder study trained its own variants, outside the model cache: "
-                f"{_duration(study)} of the time, not counting their searches. "
-            )
+
     return text + (
         'For a first look in minutes, set `profile = "smoke"` in the cell above: CI\'s small '
         "sizes, on the 5,000 digits embedded in the package."
@@ -454,7 +459,7 @@ def provenance_table(folder=RECORDINGS, root=PACKAGE_ROOT):
             "commit": (p.get("commit") or "?")[:7],
             "device": p["device"],
             "time": _duration(p["seconds"]),
-            "made in the run": made_in_run(p),
+            "made in the run": made_in_run(p, run.results),
             "code changed since": ", ".join(run.changed) or "nothing",
         }
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("chapter")
@@ -473,7 +478,7 @@ def time_table(folder=RECORDINGS, root=PACKAGE_ROOT):
             "minutes": round(p["seconds"] / 60, 1),
             "profile": p.get("profile", "full"),
             "device": p["device"],
-            "made in the run": made_in_run(p),
+            "made in the run": made_in_run(p, read_recording(p["chapter"], folder)[0]["results"]),
         }
     table = pd.DataFrame.from_dict(
         rows, orient="index", columns=["minutes", "profile", "device", "made in the run"]

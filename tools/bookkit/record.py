@@ -249,13 +249,13 @@ def recorded_table(folder: Path = recording.RECORDINGS, root: Path = ROOT) -> st
         "|---|---|---|---|---|---|---|",
     ]
     for stem in sorted(stems, key=lambda s: order.get(s, len(order))):
-        _, p = recording.read_recording(stem, folder)
+        results, p = recording.read_recording(stem, folder)
         data = p["data"]
         lines.append(
             f"| {stem} | {p['recorded_at'][:10]} | {(p['commit'] or '?')[:7]}"
             f"{' (+ changes)' if p['dirty'] else ''} | {p['device']} | "
             f"{_count(data.get('n_train'))} / {_count(data.get('n_test'))} | "
-            f"{p['seconds'] / 60:.1f} min | {recording.made_in_run(p)} |"
+            f"{p['seconds'] / 60:.1f} min | {recording.made_in_run(p, results['results'])} |"
         )
     if not stems:
         lines.append("| (nothing recorded yet) | | | | | | |")
