@@ -473,12 +473,13 @@ def time_table(folder=RECORDINGS, root=PACKAGE_ROOT):
 
     rows = {}
     runs = provenances(folder)
+    where = RECORDINGS if folder is None else folder
     for p in runs:
         rows[_title(p["chapter"], root)] = {
             "minutes": round(p["seconds"] / 60, 1),
             "profile": p.get("profile", "full"),
             "device": p["device"],
-            "made in the run": made_in_run(p, read_recording(p["chapter"], folder)[0]["results"]),
+            "made in the run": made_in_run(p, read_recording(p["chapter"], where)[0]["results"]),
         }
     table = pd.DataFrame.from_dict(
         rows, orient="index", columns=["minutes", "profile", "device", "made in the run"]

@@ -596,5 +596,6 @@ def test_the_cost_note_says_what_the_autoencoder_study_took():
     assert seconds > 0 and said in recording.cost_note("01_framework", "full")
     assert said in run.note()
     assert said in recording.time_table().loc[recording.chapter_title("01_framework")].iloc[3]
+    assert said in recording.time_table(None).loc[recording.chapter_title("01_framework")].iloc[3]
     assert "autoencoder study" not in recording.cost_note("03_blind_spots", "full")
     assert "autoencoder study" not in recording.made_in_run(run.provenance)
