@@ -83,6 +83,26 @@ def fc10(lam: float, scale: float, biases: bool, x, y, seed: int, settings):
 DEEP = ("FC100-100-10", "FC200-200-10")
 
 
+def measured(model, data, xs, ys) -> tuple[float, float, float]:
+    """A trained model's training and test error (%) and its mean distortion (Table 1's
+    search to random wrong labels, over the searched digits it reached)."""
+    train_err = 100 * error_rate(model, data.x_train, data.y_train)
+    test_err = 100 * error_rate(model, data.x_test, data.y_test)
+    res = attacks.search_correctly_classified(
+        model, xs, ys, attacks.readings.targets_for("random"), seed=0, progress=False
+    )
+    return train_err, test_err, float(np.mean(res.distortion[res.success]))
+
+
+def paper_line(name: str, train_err: float, test_err: float, dist: float, t0: float) -> str:
+    """Ours, then the paper's (training / test / distortion), then the seconds since t0."""
+    p = paper.TABLE1[name]
+    return (
+        f"{train_err:8.2f} {test_err:7.2f} {dist:10.4f}  {p['train_error']:5.2f}/"
+        f"{p['test_error']:5.2f}/{p['distortion']:.3f}  {time.perf_counter() - t0:7.1f}"
+    )
+
+
 def deep(name: str, biases: bool, x, y, seed: int, settings):
     """A Table 1 network as the book builds it (λ/2·Σw² per layer), trained as the book
     trains it, with λ/2·Σb² of each layer's λ added when ``biases``."""
@@ -112,26 +132,15 @@ def deep(name: str, biases: bool, x, y, seed: int, settings):
     return model
 
 
-def main_deep(args, data, xs, ys, settings):
+def main_deep(data, xs, ys, settings):
     """The deep models under the book's form and with their biases decayed (``--deep``)."""
     for biases in (False, True):
         for name in DEEP:
             t0 = time.perf_counter()
             model = deep(name, biases, data.x_train, data.y_train, 0, settings)
-            train_err = 100 * error_rate(model, data.x_train, data.y_train)
-            test_err = 100 * error_rate(model, data.x_test, data.y_test)
-            res = attacks.search_correctly_classified(
-                model, xs, ys, attacks.readings.targets_for("random"), seed=0, progress=False
-            )
-            dist = float(np.mean(res.distortion[res.success]))
-            p = paper.TABLE1[name]
+            numbers = measured(model, data, xs, ys)
             reading = "half, biases too" if biases else "half (the book's)"
-            print(
-                f"{reading:22s} {name:13s} "
-                f"{train_err:8.2f} {test_err:7.2f} {dist:10.4f}  {p['train_error']:5.2f}/"
-                f"{p['test_error']:5.2f}/{p['distortion']:.3f}  {time.perf_counter() - t0:7.1f}",
-                flush=True,
-            )
+            print(f"{reading:22s} {name:13s} {paper_line(name, *numbers, t0)}", flush=True)
 
 
 def main():
@@ -149,7 +158,7 @@ def main():
     settings = TrainingSettings(max_iterations=args.max_iterations)
     print(f"data: {data.describe()}; distortion over {len(xs):,} training digits")
     if args.deep:
-        return main_deep(args, data, xs, ys, settings)
+        return main_deep(data, xs, ys, settings)
     chosen = readings(len(data.x_train))
     if args.only:
         chosen = {k: v for k, v in chosen.items() if k in args.only.split(";")}
@@ -160,21 +169,12 @@ def main():
         for model_name, lam in FC10.items():
             t0 = time.perf_counter()
             model = fc10(lam, scale, biases, data.x_train, data.y_train, 0, settings)
-            train_err = 100 * error_rate(model, data.x_train, data.y_train)
-            test_err = 100 * error_rate(model, data.x_test, data.y_test)
-            res = attacks.search_correctly_classified(
-                model, xs, ys, attacks.readings.targets_for("random"), seed=0, progress=False
-            )
-            dist = float(np.mean(res.distortion[res.success]))
+            train_err, test_err, dist = measured(model, data, xs, ys)
             p = paper.TABLE1[model_name]
             errors += [abs(train_err - p["train_error"]), abs(test_err - p["test_error"])]
             ratios.append(abs(dist / p["distortion"] - 1))
-            print(
-                f"{name:22s} {scale:9.3g} {model_name:11s} {train_err:8.2f} {test_err:7.2f} "
-                f"{dist:10.4f}  {p['train_error']:5.2f}/{p['test_error']:5.2f}/"
-                f"{p['distortion']:.3f}  {time.perf_counter() - t0:7.1f}",
-                flush=True,
-            )
+            line = paper_line(model_name, train_err, test_err, dist, t0)
+            print(f"{name:22s} {scale:9.3g} {model_name:11s} {line}", flush=True)
         print(
             f"{name:22s} mean |gap|: errors {np.mean(errors):.2f} points, "
             f"distortions {100 * np.mean(ratios):.1f}%",
