@@ -582,7 +582,10 @@ def resilience(table1: Mapping, table2: Mapping, models=TABLE2_MODELS) -> pd.Dat
             raise ValueError(
                 f"expected Table 1's distortion and Table 2's column for {model!r}, missing {e}"
             ) from None
-        rows[model] = {"distortion": distortion, "error on others' examples": sum(others) / 5}
+        rows[model] = {
+            "distortion": distortion,
+            "error on others' examples": sum(others) / len(others),
+        }
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame["distortion rank"] = frame["distortion"].rank(ascending=False).astype(int)
     frame["transfer rank"] = frame["error on others' examples"].rank().astype(int)

@@ -412,7 +412,6 @@ def cost_note(stem, profile: str, folder=RECORDINGS, root=PACKAGE_ROOT) -> str:
                 f"That run also set {shown} (profile `{p['profile']}`), more than the defaults "
                 "run, so the defaults take less. "
             )
-
     return text + (
         'For a first look in minutes, set `profile = "smoke"` in the cell above: CI\'s small '
         "sizes, on the 5,000 digits embedded in the package."
@@ -471,20 +470,23 @@ def time_table(folder=RECORDINGS, root=PACKAGE_ROOT):
     with the total (the page "Running at full scale")."""
     import pandas as pd
 
+    folder = RECORDINGS if folder is None else folder
+    runs = sorted(
+        (read_recording(stem, folder) for stem in recorded_chapters(folder)),
+        key=lambda run: run[1]["recorded_at"],
+    )  # each recording read once: its provenance, and its results for `made_in_run`
     rows = {}
-    runs = provenances(folder)
-    where = RECORDINGS if folder is None else folder
-    for p in runs:
+    for results, p in runs:
         rows[_title(p["chapter"], root)] = {
             "minutes": round(p["seconds"] / 60, 1),
             "profile": p.get("profile", "full"),
             "device": p["device"],
-            "made in the run": made_in_run(p, read_recording(p["chapter"], where)[0]["results"]),
+            "made in the run": made_in_run(p, results["results"]),
         }
     table = pd.DataFrame.from_dict(
         rows, orient="index", columns=["minutes", "profile", "device", "made in the run"]
     )
     if len(table):
-        total = round(sum(p["seconds"] for p in runs) / 60, 1)
+        total = round(sum(p["seconds"] for _, p in runs) / 60, 1)
         table.loc["all chapters, one after the other"] = [total, "", "", ""]
     return table.rename_axis("chapter")
