@@ -3,9 +3,9 @@
 PYTHON ?= python3
 PROFILE ?= smoke
 EDITION ?= full
-# pytest-xdist workers. The first to reach a test that reads the book builds it (two chapters
-# at a time); another that reaches one waits on the build's lock, so the build has the
-# machine, then both run the tests. (--dist loadgroup's groups are ignored by pytest 9.2.)
+# pytest-xdist workers. The tests that read the book come first (tests/conftest.py), so one
+# worker builds it (two chapters at a time) while the other runs the unit tests; with
+# --dist worksteal an idle worker takes tests queued for the busy one.
 TEST_JOBS ?= 2
 VENV := .venv
 STAMP := $(VENV)/.installed
@@ -22,7 +22,7 @@ book: $(STAMP)
 	$(VENV)/bin/python -m bookkit build --profile $(PROFILE) --edition $(EDITION)
 
 test: setup
-	$(VENV)/bin/python -m pytest -n $(TEST_JOBS) --dist loadgroup --durations=15
+	$(VENV)/bin/python -m pytest -n $(TEST_JOBS) --dist worksteal --durations=15
 
 # What the tests need: the environment (pip) and the browser (apt on a fresh machine). They
 # share nothing, so they are fetched and installed side by side.

@@ -148,3 +148,13 @@ def softmax_regression(shuffled_digits):
     )
     model.fit(x[:1000], y[:1000], epochs=3, batch_size=32, verbose=0)
     return model
+
+
+def pytest_collection_modifyitems(config, items):
+    """The tests that read the smoke build first, the rest after, in their own order.
+
+    `make test` runs two pytest-xdist workers with ``--dist worksteal``: each starts with half
+    of this list, so one worker builds the book (its first test asks for it) while the other
+    runs the unit tests, and steals what is left of the first worker's half when done.
+    """
+    items.sort(key=lambda item: "built_book" not in item.fixturenames)  # stable
