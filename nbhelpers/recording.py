@@ -191,12 +191,17 @@ def seed_folders(folder=None) -> dict[int, Path]:
     return out
 
 
-def provenances(folder=None) -> list[dict]:
-    """Every recorded chapter's provenance, in the order they were recorded; `folder`
-    None: the recordings shipped with the package."""
+def recordings(folder=None) -> list[tuple[dict, dict]]:
+    """Every recorded chapter's ``(results, provenance)``, each read once, in the order they
+    were recorded; `folder` None: the recordings shipped with the package."""
     folder = RECORDINGS if folder is None else folder
-    runs = [read_recording(stem, folder)[1] for stem in recorded_chapters(folder)]
-    return sorted(runs, key=lambda p: p["recorded_at"])
+    runs = [read_recording(stem, folder) for stem in recorded_chapters(folder)]
+    return sorted(runs, key=lambda run: run[1]["recorded_at"])
+
+
+def provenances(folder=None) -> list[dict]:
+    """Every recorded chapter's provenance, in the order they were recorded."""
+    return [provenance for _, provenance in recordings(folder)]
 
 
 def read_recording(stem, folder=RECORDINGS) -> tuple[dict, dict]:
@@ -470,11 +475,7 @@ def time_table(folder=RECORDINGS, root=PACKAGE_ROOT):
     with the total (the page "Running at full scale")."""
     import pandas as pd
 
-    folder = RECORDINGS if folder is None else folder
-    runs = sorted(
-        (read_recording(stem, folder) for stem in recorded_chapters(folder)),
-        key=lambda run: run[1]["recorded_at"],
-    )  # each recording read once: its provenance, and its results for `made_in_run`
+    runs = recordings(folder)  # each read once: its provenance, and its results for `made_in_run`
     rows = {}
     for results, p in runs:
         rows[_title(p["chapter"], root)] = {
