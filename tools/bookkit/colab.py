@@ -49,11 +49,13 @@ def colab_install_source(url: str, machinery: bool = False) -> str:
     with `machinery`, the book's machinery too (bookkit, in the repository's tools/).
 
     Written as `ruff format` leaves it (the chapters are formatted too): one argument
-    a line, with trailing commas, which the formatter keeps whatever the address's length.
+    a line, with trailing commas, which the formatter keeps whatever the address's length;
+    bookkit's requirement in two adjacent strings, the address and its subdirectory, so
+    that its line stays within the notebooks' 100 characters.
     """
     args = ["sys.executable", '"-m"', '"pip"', '"install"', '"-q"', f'"nbhelpers @ git+{url}"']
     if machinery:
-        args.append(f'"bookkit @ git+{url}#subdirectory=tools"')
+        args.append(f'"bookkit @ git+{url}"\n            "#subdirectory=tools"')
     return (
         f"{COLAB_MARKER} (elsewhere it is installed already).\n"
         "import sys\n"
