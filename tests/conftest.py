@@ -65,6 +65,14 @@ def built_book():
 
 
 @pytest.fixture(scope="session")
+def build_cache():
+    """The smoke build's model cache ($NBHELPERS_CACHE, else <build>/cache), without waiting
+    for the build: a test that only needs the build's models runs beside it, and the cache's
+    locks make it and the build train each model once between them."""
+    return Path(os.environ.get("NBHELPERS_CACHE") or build_folder() / "cache")
+
+
+@pytest.fixture(scope="session")
 def chapter_results(built_book):
     """The JSON of numbers each chapter wrote, by notebook stem."""
 
@@ -151,10 +159,18 @@ def softmax_regression(shuffled_digits):
 
 
 def pytest_collection_modifyitems(config, items):
-    """The tests that read the smoke build first, the rest after, in their own order.
+    """The tests that read the smoke build first; those that need only its model cache at the
+    head of the second half; the rest in their own order.
 
-    `make test` runs two pytest-xdist workers with ``--dist worksteal``: each starts with half
-    of this list, so one worker builds the book (its first test asks for it) while the other
-    runs the unit tests, and steals what is left of the first worker's half when done.
+    `make test` runs two pytest-xdist workers with ``--dist worksteal``: each starts with a
+    contiguous half of this list, so one worker builds the book (its first test asks for
+    it) while the other runs the cache's tests beside the build (the chapter runs of otter's
+    round trip), then the unit tests, and steals what is left of the first worker's half.
     """
-    items.sort(key=lambda item: "built_book" not in item.fixturenames)  # stable
+
+    def group(item):  # 0: reads the build, 1: only its cache, 2: neither
+        return 0 if "built_book" in item.fixturenames else 2 - ("build_cache" in item.fixturenames)
+
+    book, cache, rest = ([i for i in items if group(i) == g] for g in range(3))
+    first = max(len(items) // 2 - len(book), 0)  # the first half ends there
+    items[:] = book + rest[:first] + cache + rest[first:]

@@ -142,14 +142,26 @@ def test_the_autograder_gives_full_marks_to_the_solution_and_none_to_a_blank(ass
     assert course.grade(paths["autograder"], paths["student"], tmp / "r2")["toy-add"] == (0, 2)
 
 
-def test_a_wrong_reference_solution_fails_otter_assign(tmp_path):
+def _wrong_toy(folder):
+    """The toy chapter with a wrong reference solution, written as folder/toy.ipynb."""
     nb = toy()
     for cell in nb.cells:
         if SECRET in cell.source:
             cell.source = "answer = base + 3  # SOLUTION"
-    nbformat.write(nb, tmp_path / "toy.ipynb")
+    nbformat.write(nb, folder / "toy.ipynb")
+    return folder / "toy.ipynb"
+
+
+def test_a_wrong_reference_solution_fails_otter_assign(tmp_path):
     with pytest.raises(RuntimeError, match="otter assign"):
-        course.assign(tmp_path / "toy.ipynb", tmp_path / "dist", url="https://example.org/b")
+        course.assign(_wrong_toy(tmp_path), tmp_path / "dist", url="https://example.org/b")
+
+
+def test_assign_without_its_check_leaves_the_solutions_to_the_autograder(tmp_path):
+    paths = course.assign(
+        _wrong_toy(tmp_path), tmp_path / "dist", url="https://example.org/b", check=False
+    )
+    assert course.grade(paths["autograder"], paths["solution"], tmp_path / "r")["toy-add"] == (0, 2)
 
 
 def test_student_sources_strip_every_chapter(tmp_path):

@@ -29,16 +29,17 @@ from .editions import (
 OTTER_VERSION = "7.0.0"
 
 
-def assignment_config(name: str) -> str:
+def assignment_config(name: str, *, check: bool = True) -> str:
     """otter's ``# ASSIGNMENT CONFIG`` for one chapter: exception-based tests (plain asserts),
-    the tests run on the solutions when assigned, an autograder zip, no PDFs; no init cell,
-    since the chapter's own `GRADER_CELL` follows its Colab cell, which installs otter."""
+    the tests run on the solutions when assigned (unless `check` is false), an autograder
+    zip, no PDFs; no init cell, since the chapter's own `GRADER_CELL` follows its Colab
+    cell, which installs otter."""
     return (
         "# ASSIGNMENT CONFIG\n"
         f"name: {name}\n"
         "tests:\n  ok_format: false\n  files: true\n"
         "init_cell: false\nexport_cell: false\ncheck_all_cell: false\n"
-        "run_tests: true\nsolutions_pdf: false\ngenerate: true\n"
+        f"run_tests: {str(check).lower()}\nsolutions_pdf: false\ngenerate: true\n"
     )
 
 
@@ -68,8 +69,11 @@ GRADER_CELL = (
 )
 
 
-def otter_master(nb, name: str, *, colab: str | None = None, parameters: dict | None = None):
-    """`nb` as an otter master notebook: the assignment config first, the sphinx-exercise
+def otter_master(
+    nb, name: str, *, colab: str | None = None, parameters: dict | None = None, check: bool = True
+):
+    """`nb` as an otter master notebook: the assignment config first (`check`: otter runs
+    the solutions' tests when it assigns), the sphinx-exercise
     solution markers, text solutions and explanations inside a solution removed (otter
     removes the code), solution code outside an otter question removed too, optional
     `parameters` injected as papermill does, and the Colab cell replaced by `colab` (the
@@ -107,7 +111,7 @@ def otter_master(nb, name: str, *, colab: str | None = None, parameters: dict | 
         cells.append(cell)
     import nbformat
 
-    config = nbformat.v4.new_raw_cell(assignment_config(name))
+    config = nbformat.v4.new_raw_cell(assignment_config(name, check=check))
     out["cells"] = [config, *cells]
     return out
 
@@ -128,16 +132,19 @@ def _otter(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return proc
 
 
-def assign(notebook, out, *, url: str, parameters: dict | None = None) -> dict:
+def assign(notebook, out, *, url: str, parameters: dict | None = None, check: bool = True) -> dict:
     """Run ``otter assign`` on one chapter: student notebook and tests in out/student, the
     solutions and the autograder zip in out/autograder. otter runs the chapter with its
-    solutions and checks them (a wrong reference solution is an error). Returns the paths."""
+    solutions and checks them (a wrong reference solution is an error); `check=False` skips
+    that run, for a caller that grades the solutions with the autograder itself. Returns
+    the paths."""
     import nbformat
 
     notebook, out = Path(notebook), Path(out)
     stem = notebook.stem
     nb = read_notebook(notebook)
-    master = otter_master(nb, stem, colab=colab_student_source(url, stem), parameters=parameters)
+    colab = colab_student_source(url, stem)
+    master = otter_master(nb, stem, colab=colab, parameters=parameters, check=check)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / notebook.name
         nbformat.write(master, path)
@@ -212,6 +219,11 @@ def main(argv=None) -> int:
     a.add_argument("chapters", nargs="*", help="notebook stems (default: every chapter)")
     a.add_argument("--profile", default="full", help="parameters the solutions are checked with")
     a.add_argument("--out", default="_build/course", help="output folder")
+    a.add_argument(
+        "--no-check",
+        action="store_true",
+        help="do not run each chapter with its solutions to check them (faster)",
+    )
     p = sub.add_parser("publish", help="push the assigned chapters as the student branch")
     p.add_argument("--to", required=True, help="the repository (URL or path) to push to")
     p.add_argument("--branch", default="student", help="the branch students clone")
@@ -228,7 +240,13 @@ def main(argv=None) -> int:
             if not exercises(read_notebook(path)):
                 continue
             params = build.profile_parameters(args.profile, path)
-            paths = assign(path, Path(args.out) / path.stem, url=url, parameters=params)
+            paths = assign(
+                path,
+                Path(args.out) / path.stem,
+                url=url,
+                parameters=params,
+                check=not args.no_check,
+            )
             print(f"{path.stem}: student {paths['student']}, autograder {paths['autograder']}")
     elif args.cmd == "publish":
         commit = publish(args.out, args.to, args.branch)
