@@ -12,10 +12,21 @@ STAMP := $(VENV)/.installed
 
 .PHONY: book test setup lint clean browser
 
+# The environment: uv installs the locked versions as pip would, in about half the time
+# (parallel downloads and unpacking; the bytecode compiled, as pip does). uv reads its own
+# index settings (UV_DEFAULT_INDEX), not pip's: behind a private index, INSTALLER=pip.
+INSTALLER ?= uv
+UV_VERSION := 0.13.9
+ifeq ($(INSTALLER),uv)
+INSTALL := $(VENV)/bin/python -m uv pip install --python $(VENV)/bin/python -q --compile-bytecode
+else
+INSTALL := $(VENV)/bin/python -m pip install -q
+endif
+
 $(STAMP): requirements.lock pyproject.toml tools/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install -q --upgrade pip
-	$(VENV)/bin/python -m pip install -q -r requirements.lock -e ".[test]" -e tools
+	$(VENV)/bin/python -m pip install -q --upgrade pip $(if $(filter uv,$(INSTALLER)),uv==$(UV_VERSION))
+	$(INSTALL) -r requirements.lock -e ".[test]" -e tools
 	touch $(STAMP)
 
 book: $(STAMP)
