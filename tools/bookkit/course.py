@@ -73,11 +73,10 @@ def otter_master(
     nb, name: str, *, colab: str | None = None, parameters: dict | None = None, check: bool = True
 ):
     """`nb` as an otter master notebook: the assignment config first (`check`: otter runs
-    the solutions' tests when it assigns), the sphinx-exercise
-    solution markers, text solutions and explanations inside a solution removed (otter
-    removes the code), solution code outside an otter question removed too, optional
-    `parameters` injected as papermill does, and the Colab cell replaced by `colab` (the
-    student cell) when given."""
+    the solutions' tests when it assigns), the sphinx-exercise solution markers, text
+    solutions and explanations inside a solution removed (otter removes the code), solution
+    code outside an otter question removed too, optional `parameters` injected as papermill
+    does, and the Colab cell replaced by `colab` (the student cell) when given."""
     import copy
 
     exercises(nb)
