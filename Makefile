@@ -18,14 +18,16 @@ STAMP := $(VENV)/.installed
 INSTALLER ?= uv
 UV_VERSION := 0.13.9
 ifeq ($(INSTALLER),uv)
+INSTALL_TOOL := uv==$(UV_VERSION)
 INSTALL := $(VENV)/bin/python -m uv pip install --python $(VENV)/bin/python -q --compile-bytecode
 else
+INSTALL_TOOL :=
 INSTALL := $(VENV)/bin/python -m pip install -q
 endif
 
 $(STAMP): requirements.lock pyproject.toml tools/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install -q --upgrade pip $(if $(filter uv,$(INSTALLER)),uv==$(UV_VERSION))
+	$(VENV)/bin/python -m pip install -q --upgrade pip $(INSTALL_TOOL)
 	$(INSTALL) -r requirements.lock -e ".[test]" -e tools
 	touch $(STAMP)
 
