@@ -168,9 +168,13 @@ def pytest_collection_modifyitems(config, items):
     round trip), then the unit tests, and steals what is left of the first worker's half.
     """
 
-    def group(item):  # 0: reads the build, 1: only its cache, 2: neither
-        return 0 if "built_book" in item.fixturenames else 2 - ("build_cache" in item.fixturenames)
-
-    book, cache, rest = ([i for i in items if group(i) == g] for g in range(3))
+    book, cache, rest = [], [], []
+    for item in items:
+        if "built_book" in item.fixturenames:
+            book.append(item)
+        elif "build_cache" in item.fixturenames:
+            cache.append(item)
+        else:
+            rest.append(item)
     first = max(len(items) // 2 - len(book), 0)  # the first half ends there
     items[:] = book + rest[:first] + cache + rest[first:]
