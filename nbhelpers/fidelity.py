@@ -617,7 +617,7 @@ def resilience_words(ours: pd.DataFrame, paper: pd.DataFrame, model: str = "AE40
 def autoencoder_cause(study: Mapping, paper_row: Mapping) -> str:
     """What chapter 01's autoencoder study says about the cause of AE400-10's miss, in a
     sentence computed from it (`nbhelpers.autoencoder_study.study`'s results): which
-    variants meet Table 1's goals, and how far the book's own choices stay at every length."""
+    variants meet Table 1's goals, and how far the book's earlier choices stay at every length."""
     from .autoencoder_study import rows, within_goal
 
     measured = rows(study)
@@ -627,11 +627,11 @@ def autoencoder_cause(study: Mapping, paper_row: Mapping) -> str:
         gaps = [r["test_error"] - paper_row["test_error"] for r in book]
         lengths = ", ".join(str(r.get("epochs", "?")) for r in book)
         own = (
-            f"the book's own choices stay {min(gaps):.1f}–{max(gaps):.1f} points above the "
+            f"the book's earlier choices stay {min(gaps):.1f}–{max(gaps):.1f} points above the "
             f"paper's test error after {lengths} epochs"
         )
     else:
-        own = "the book's own choices were not measured"
+        own = "the book's earlier choices were not measured"
     if not met:
         return (
             f"No variant meets Table 1's goals, and {own}: the measured choices do not explain "

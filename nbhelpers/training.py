@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _validation as _v
 from .cache import TrainingResult, cache_key, cached
-from .data import N_CLASSES, N_PIXELS, check_data
+from .data import N_CLASSES, N_PIXELS, balanced_indices, check_data
 from .evaluate import deterministic_ops, error_rate
 from .models import DEFAULT_DECAY_FORM, build, build_autoencoder, spec
 from .progress import check_progress, progress_bar
@@ -29,10 +29,12 @@ __all__ = [
     "trained_model",
     "check_settings",
     "classifier_head",
+    "autoencoder_settings",
     "fit_autoencoder",
     "fit_classifier",
     "minimise",
     "regularization",
+    "sparsity_penalty",
 ]
 
 METHODS = ("lbfgs", "adam", "adam_lbfgs")
@@ -52,7 +54,7 @@ class TrainingSettings:
     """Everything about the optimisation that determines the weights."""
 
     method: str = DEFAULT_METHOD
-    max_iterations: int = 200  # L-BFGS iterations (per stage for AE400-10)
+    max_iterations: int = 200  # L-BFGS iterations (AE400-10's autoencoder: twice as many)
     epochs: int = 30  # Adam epochs ("adam")
     batch_size: int = 128
     learning_rate: float = 1e-3
@@ -261,26 +263,47 @@ def fit_classifier(model, x, y, settings: TrainingSettings, seed: int, progress=
     return minimise(model.trainable_variables, loss, (x, y), settings, seed, desc, progress)
 
 
-def fit_autoencoder(model, x, settings: TrainingSettings, seed: int, progress=False) -> dict:
-    """Unsupervised sparse-autoencoder training of AE400-10's encoder (§2): squared
-    reconstruction error + KL sparsity penalty + weight decay."""
+def sparsity_penalty(code, rho: float):
+    """Σ_j KL(ρ ‖ ρ̂_j), ρ̂_j unit j's mean activation over the batch: the sparse
+    autoencoder's sparsity term (UFLDL), which its objective weights by β."""
+    import tensorflow as tf
+
+    rho_hat = tf.clip_by_value(tf.reduce_mean(code, axis=0), 1e-6, 1 - 1e-6)
+    return tf.reduce_sum(
+        rho * tf.math.log(rho / rho_hat) + (1 - rho) * tf.math.log((1 - rho) / (1 - rho_hat))
+    )
+
+
+def autoencoder_settings(settings: TrainingSettings) -> TrainingSettings:
+    """How AE400-10's autoencoder trains under `settings`: full-batch L-BFGS from its initial
+    weights, as UFLDL's exercise does, for `autoencoder_iterations_per_max` times
+    ``settings.max_iterations`` (UFLDL's 400 at the full profile's 200)."""
+    per_max = spec("AE400-10").extra["autoencoder_iterations_per_max"]
+    return TrainingSettings(method="lbfgs", max_iterations=per_max * settings.max_iterations)
+
+
+def fit_autoencoder(model, x, y, settings: TrainingSettings, seed: int, progress=False) -> dict:
+    """Unsupervised training of AE400-10's encoder (§2) by UFLDL's sparse-autoencoder recipe:
+    ½·squared reconstruction error + β·KL(ρ‖ρ̂) + λ/2·Σw² over both weight matrices, by
+    `autoencoder_settings`, on a class-balanced sample (labels `y`) of at most
+    `autoencoder_digits` of x, as UFLDL's 10,000 patches."""
     import tensorflow as tf
 
     s = spec("AE400-10")
     rho, beta = s.extra["sparsity_target"], s.extra["sparsity_weight"]
     ae = build_autoencoder(model)
+    x = x[balanced_indices(y, s.extra["autoencoder_digits"], seed)]
 
     def loss(xb):
         recon, code = ae(xb, training=True)
         mse = 0.5 * tf.reduce_mean(tf.reduce_sum(tf.square(recon - xb), axis=1))
-        rho_hat = tf.clip_by_value(tf.reduce_mean(code, axis=0), 1e-6, 1 - 1e-6)
-        kl = tf.reduce_sum(
-            rho * tf.math.log(rho / rho_hat) + (1 - rho) * tf.math.log((1 - rho) / (1 - rho_hat))
-        )
-        return mse + beta * kl + regularization(ae)
+        return mse + beta * sparsity_penalty(code, rho) + regularization(ae)
 
     desc = f"training {s.name}'s autoencoder"
-    return minimise(ae.trainable_variables, loss, (x,), settings, seed, desc, progress)
+    info = minimise(
+        ae.trainable_variables, loss, (x,), autoencoder_settings(settings), seed, desc, progress
+    )
+    return {**info, "digits": int(len(x))}
 
 
 def classifier_head(model, x):
@@ -309,7 +332,8 @@ def train(
     """Build the paper model `name` and train it on (x, y) (§2); same seed, same weights.
 
     AE400-10 is trained in two stages as in the paper: the sparse autoencoder
-    unsupervised, then a softmax classifier on the frozen encoder. progress: a bar per
+    unsupervised (`fit_autoencoder`, UFLDL's recipe), then a softmax classifier on the
+    frozen encoder's codes of all of x, by `settings`. progress: a bar per
     stage with the loss; ``None``: shown unless ``NBHELPERS_PROGRESS`` is 0.
     """
     s = spec(name)
@@ -330,7 +354,7 @@ def train(
         "n_train": int(len(x)),
     }
     if s.kind == "ae":
-        info["autoencoder"] = fit_autoencoder(model, x, settings, seed, progress)
+        info["autoencoder"] = fit_autoencoder(model, x, y, settings, seed, progress)
         head, codes = classifier_head(model, x)
         label = f"{name}'s classifier"
         info["classifier"] = fit_classifier(head, codes, y, settings, seed, progress, label)

@@ -41,6 +41,7 @@ from .network import reachable, run_with_timeout
 __all__ = [
     "MNIST",
     "SOURCES",
+    "balanced_indices",
     "MNIST_ENV",
     "N_CLASSES",
     "N_PIXELS",
@@ -250,6 +251,16 @@ def _class_quotas(counts: np.ndarray, n: int, rng: np.random.Generator) -> np.nd
             quota[c] += take
             left -= take
     return quota
+
+
+def balanced_indices(y, n: int, seed: int = 0) -> np.ndarray:
+    """Sorted indices of a class-balanced sample of n labels of y: the training digits that
+    ``MNIST.sample("train", n, seed)`` picks, for arrays that are not an MNIST."""
+    y = np.asarray(y)
+    n = check_int(n, "n", low=1)
+    if n >= len(y):
+        return np.arange(len(y))
+    return _stratified_pick(y, n, np.random.default_rng(check_seed(seed)))
 
 
 def _stratified_pick(y: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -128,7 +128,7 @@ def test_the_table_words_and_goal_follow_the_numbers(made_up_study):
     frame = A.table(made_up_study, PAPER)
     rows = A.rows(made_up_study)
     assert list(frame.index) == [*rows, "the paper's AE400-10"]
-    assert "the book's choices (ρ 0.05, β 3, λ 1e-6), 20 Adam epochs" in rows
+    assert "the book's earlier choices (ρ 0.05, β 3, λ 1e-6), 20 Adam epochs" in rows
     near = {**PAPER, "mean_activation": 0.1, "active_share": 1.0}
     assert A.within_goal(near, PAPER)
     assert not A.within_goal({**near, "test_error": PAPER["test_error"] + 0.6}, PAPER)
@@ -158,7 +158,7 @@ def test_resilience_ranks_the_paper_autoencoder_first_by_table_2():
 
 def test_the_cause_says_which_variant_meets_the_goals(made_up_study):
     """No variant near the paper's row: the measured choices explain nothing; one that meets
-    every goal is named as the cause, with the book's own choices' gap at each length."""
+    every goal is named as the cause, with the book's earlier choices' gap at each length."""
     assert "do not explain the miss" in fidelity.autoencoder_cause(made_up_study, PAPER)
     met = {k: dict(v) for k, v in made_up_study.items()}
     row = {**met["ufldl"]["stages"][0], "train_error": 0.6, "test_error": 2.0, "distortion": 0.08}

@@ -304,6 +304,19 @@ def test_subset_errors(emb):
         emb.subset(10, seed=-1)
 
 
+def test_balanced_indices_pick_the_digits_sample_picks(emb):
+    """AE400-10's autoencoder trains on these (UFLDL's 10,000): the same digits as
+    `MNIST.sample`, sorted, balanced over the classes, all of them when n is too large."""
+    idx = D.balanced_indices(emb.y_train, 300, seed=2)
+    x, y = emb.sample("train", 300, seed=2)
+    assert np.array_equal(emb.x_train[idx], x) and np.array_equal(emb.y_train[idx], y)
+    assert np.all(np.diff(idx) > 0)
+    assert np.ptp(np.bincount(emb.y_train[idx], minlength=10)) <= 1
+    assert np.array_equal(D.balanced_indices(emb.y_train, 10**6), np.arange(emb.n_train))
+    with pytest.raises(ValueError, match=">= 1"):
+        D.balanced_indices(emb.y_train, 0)
+
+
 def test_images_split(emb):
     assert emb.images().shape == (4000, *D.IMAGE_SHAPE)
     with pytest.raises(ValueError, match=r"split must be one of \('train', 'test'\), got 'val'"):

@@ -58,8 +58,13 @@ def test_spec_as_dict_is_json_friendly():
         "name": "AE400-10",
         "kind": "ae",
         "hidden": [400],
-        "decay": [1e-6, 1e-6],
-        "extra": {"sparsity_target": 0.05, "sparsity_weight": 3.0},
+        "decay": [3e-3, 1e-6],
+        "extra": {
+            "autoencoder_digits": 10_000,
+            "autoencoder_iterations_per_max": 2,
+            "sparsity_target": 0.1,
+            "sparsity_weight": 3.0,
+        },
     }
     assert spec("FC100-100-10").as_dict() != spec("FC100-100-10'").as_dict()
 
@@ -255,7 +260,7 @@ def test_autoencoder_wraps_encoder(rand_pixels):
     assert any(v is encoder.kernel for v in ae.trainable_variables)
     decoder = ae.get_layer("decoder")
     assert decoder.units == 784
-    assert float(decoder.kernel_regularizer.l2) == pytest.approx(1e-6 / 2)  # λ/2, the default
+    assert float(decoder.kernel_regularizer.l2) == pytest.approx(3e-3 / 2)  # UFLDL λ/2·Σw²
     # the classifier itself has no decoder
     assert "decoder" not in [layer.name for layer in model.layers]
 

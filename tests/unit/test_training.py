@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nbhelpers import models as M
 from nbhelpers import training as T
 from nbhelpers.cache import cache_dir, cache_key
 from nbhelpers.evaluate import error_rate, predict_labels
-from nbhelpers.models import build
+from nbhelpers.models import build, spec
 from nbhelpers.training import TrainingSettings, train, trained_model
 
 LBFGS40 = TrainingSettings(method="lbfgs", max_iterations=40)
@@ -395,8 +396,8 @@ def test_autoencoder_two_stages(data, monkeypatch, settings, n):
     snapshot = {}
     real = T.fit_autoencoder
 
-    def spy(model, x, s, seed, progress=False):
-        out = real(model, x, s, seed, progress)
+    def spy(model, x, y, s, seed, progress=False):
+        out = real(model, x, y, s, seed, progress)
         snapshot["encoder"] = [w.copy() for w in model.get_layer("encoder").get_weights()]
         snapshot["logits"] = [w.copy() for w in model.get_layer("logits").get_weights()]
         return out
@@ -416,10 +417,40 @@ def test_autoencoder_two_stages(data, monkeypatch, settings, n):
     assert _same(init.get_layer("logits").get_weights(), snapshot["logits"])
     assert _same(snapshot["encoder"], enc)
     assert not _same(snapshot["logits"], r.model.get_layer("logits").get_weights())
+    # the autoencoder trained by full-batch L-BFGS (UFLDL's recipe) whatever the settings,
+    # for twice their L-BFGS iterations at most
+    assert info["autoencoder"]["iterations"] <= 2 * settings.max_iterations
+    assert info["autoencoder"]["digits"] == n
     # the returned model is plain: every layer trainable again, no decoder
     assert all(layer.trainable for layer in r.model.layers)
     assert "decoder" not in [layer.name for layer in r.model.layers]
     assert info["train_error"] == error_rate(r.model, data.x_train[:n], data.y_train[:n])
+
+
+def test_autoencoder_follows_ufldl_on_a_balanced_sample(data, monkeypatch):
+    """UFLDL's recipe: full-batch L-BFGS for twice the settings' iterations, whatever their
+    method, on a class-balanced sample of at most `autoencoder_digits` training digits."""
+    got = T.autoencoder_settings(TrainingSettings(method="adam", max_iterations=7))
+    assert (got.method, got.max_iterations) == ("lbfgs", 14)
+    s = spec("AE400-10")
+    monkeypatch.setitem(
+        M.MODELS, "AE400-10", dataclasses.replace(s, extra={**s.extra, "autoencoder_digits": 50})
+    )
+    seen = {}
+    real = T.minimise
+
+    def spy(variables, loss, arrays, settings, *args):
+        seen["n"], seen["settings"] = len(arrays[0]), settings
+        return real(variables, loss, arrays, settings, *args)
+
+    monkeypatch.setattr(T, "minimise", spy)
+    model = build("AE400-10", seed=0)
+    info = T.fit_autoencoder(
+        model, data.x_train, data.y_train, TrainingSettings(max_iterations=2), 0
+    )
+    assert seen["n"] == info["digits"] == 50
+    assert (seen["settings"].method, seen["settings"].max_iterations) == ("lbfgs", 4)
+    assert info["iterations"] <= 4
 
 
 # --------------------------------------------------------------------------- #
