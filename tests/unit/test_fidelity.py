@@ -119,3 +119,34 @@ def test_column_keys_are_shown_in_words():
     assert list(shown.index.get_level_values("row")) == ["FC10(1)", "FC123-456-10", "FC10(1)"]
     with pytest.raises(ValueError, match="'column' level"):
         fidelity.in_words(frame.reset_index())
+
+
+def test_misses_words_say_whether_the_autoencoder_meets_table_1():
+    """The clause on AE400-10 follows its recorded Table 1 cells, and is left out without them."""
+    misses = pd.DataFrame(
+        {
+            "row": ["AE400-10", "FC10(1)"],
+            "column": ["FC100-100-10", "AE400-10"],
+            "explained by": ["none of these", "sample"],
+        }
+    )
+    said = fidelity.misses_words(misses)
+    assert said.startswith("2 transfer cells miss the paper's by more than 5 points.")
+    assert "sample 1; for 1 none of the four" in said
+    assert said.endswith("1 of them on AE400-10's row or column.")
+
+    def recorded(within):
+        return pd.DataFrame(
+            {
+                "table": ["Table 1", "Table 1", "Table 2"],
+                "row": ["AE400-10", "AE400-10", "AE400-10"],
+                "within goal": [True, within, False],
+            }
+        )
+
+    assert fidelity.misses_words(misses, recorded(True)).endswith(
+        "row or column, a model that meets Table 1 itself."
+    )
+    assert fidelity.misses_words(misses, recorded(False)).endswith(
+        "row or column, a model that misses Table 1 itself."
+    )
