@@ -85,6 +85,6 @@ def autoencoder_cause(study: Mapping, paper_row: Mapping) -> str:
         f"{label} meets Table 1's goals ({r['train_error']:.2f}% / {r['test_error']:.2f}%, "
         f"distortion {r['distortion']:.3f}, against the paper's {paper_row['train_error']:g}% / "
         f"{paper_row['test_error']:g}% / {paper_row['distortion']:g}), while {own}: the miss "
-        "lies in how the autoencoder is trained, which the paper does not give, not in the "
+        "lay in how the autoencoder was trained, which the paper does not give, not in the "
         "model's architecture."
     )

@@ -167,3 +167,7 @@ def test_the_cause_says_which_variant_meets_the_goals(made_up_study):
     assert text.startswith(f"{A.LABELS['ufldl']} meets Table 1's goals (0.60% / 2.00%")
     gaps = [s["test_error"] - PAPER["test_error"] for s in made_up_study["book"]["stages"]]
     assert f"stay {min(gaps):.1f}–{max(gaps):.1f} points above" in text
+    assert text.endswith(
+        "the miss lay in how the autoencoder was trained, which the paper does not give, "
+        "not in the model's architecture."
+    )
