@@ -599,3 +599,17 @@ def test_the_cost_note_says_what_the_autoencoder_study_took():
     assert said in recording.time_table(None).loc[recording.chapter_title("01_framework")].iloc[3]
     assert "autoencoder study" not in recording.cost_note("03_blind_spots", "full")
     assert "autoencoder study" not in recording.made_in_run(run.provenance)
+
+
+def test_one_recording_at_a_time_per_model_cache(tmp_path):
+    """What a chapter made in its run is read from the entries that appear in the cache, so
+    a second `record` on the same cache is refused at once; another cache is free."""
+    with rec.only_recording(tmp_path / "cache"):
+        refused = pytest.raises(RuntimeError, match="another `python -m bookkit record` is using")
+        with refused, rec.only_recording(tmp_path / "cache"):
+            pass
+        with rec.only_recording(tmp_path / "other"):
+            pass
+    with rec.only_recording(tmp_path / "cache"):  # free again once the first is done
+        pass
+    assert rec._cache_entries(tmp_path / "cache") == set()

@@ -190,6 +190,26 @@ def seed_parameters(notebooks, seed) -> dict:
     return {"seed": seed}
 
 
+@contextlib.contextmanager
+def only_recording(cache: Path):
+    """Hold the model cache for one recording: what a chapter made in its run is read from
+    the entries that appear in the cache while it runs, so a second `record` on the same
+    cache would have its entries counted too. A second one fails at once, saying so."""
+    import fcntl
+
+    cache.mkdir(parents=True, exist_ok=True)
+    with (cache / ".recording.lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(
+                f"another `python -m bookkit record` is using the model cache {cache}; what "
+                "each chapter made in its run would count the other's entries: wait for it, "
+                "or give this one its own NBHELPERS_CACHE"
+            ) from None
+        yield
+
+
 def record(
     stems=(), root: Path = ROOT, out: Path | None = None, seed: int | None = None
 ) -> list[Path]:
@@ -207,6 +227,12 @@ def record(
     name = "record" + (f"-seed{seed}" if extra else "")
     out_dir = Path(out or root / "_build" / name).resolve() / "book"
     cache = Path(os.environ.setdefault("NBHELPERS_CACHE", str(out_dir.parent / "cache")))
+    with only_recording(cache):
+        return _record_each(notebooks, cache, out_dir, root, extra, folder)
+
+
+def _record_each(notebooks, cache: Path, out_dir: Path, root: Path, extra: dict, folder: Path):
+    """`record`'s loop: each chapter executed, then its recording written."""
     print(f"recording {len(notebooks)} chapters; model cache: {cache}", flush=True)
     written = []
     for nb in notebooks:
