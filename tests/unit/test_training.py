@@ -386,7 +386,7 @@ def test_adam_then_lbfgs_runs_both_and_is_deterministic(data):
 @pytest.mark.parametrize(
     "settings, n",
     [
-        (TrainingSettings(method="adam", epochs=2), 300),
+        (TrainingSettings(method="adam", epochs=2, max_iterations=3), 300),
         (TrainingSettings(method="lbfgs", max_iterations=3), 100),
         (TrainingSettings(warm_epochs=1, max_iterations=3), 100),
     ],
