@@ -194,15 +194,23 @@ def execute_all(
 
 
 def _execute_side_by_side(notebooks, out_dir, profile, root, jobs) -> dict[Path, float]:
-    """Each chapter in its own ``python -m bookkit execute`` process, `jobs` at a time."""
+    """Each chapter in its own ``python -m bookkit execute`` process, `jobs` at a time.
+
+    The chapters train their networks one at a time (``nbhelpers.side_by_side`` one worker):
+    side by side they fill the cores already, and a chapter's workers would only share them.
+    """
     from concurrent.futures import ThreadPoolExecutor
+
+    from nbhelpers.side_by_side import WORKERS_ENV
+
+    env = {**os.environ, WORKERS_ENV: os.environ.get(WORKERS_ENV) or "1"}
 
     def run(nb):
         print(f"started {nb.relative_to(root)}", flush=True)
         start = time.perf_counter()
         cmd = [sys.executable, "-m", "bookkit", "execute", str(nb), "--profile", profile]
         cmd += ["--out", str(out_dir), "--root", str(root)]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         print(proc.stdout + proc.stderr, end="", flush=True)
         if proc.returncode:
             raise RuntimeError(f"{nb.name} failed (exit {proc.returncode}); its log is above")
