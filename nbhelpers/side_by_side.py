@@ -1,6 +1,9 @@
 """Train a chapter's independent networks side by side, in worker processes, so that a
-chapter run alone keeps both cores of a small machine busy (one training keeps about 1.4 of
-2 busy: TensorFlow's small ops leave the other idle).
+chapter run alone keeps both cores of a small machine busy.
+
+It pays where one training leaves a core idle, as §4.2's do (Adam's minibatches, the pools'
+searches). Full-batch L-BFGS keeps both cores busy already: chapter 07's networks took as
+long two at a time as one at a time (benchmarks/README.md has both).
 
 Every trainer of the book stores what it trains in the shared model cache under a lock
 (`nbhelpers.cache`): the workers train what the cache lacks, then this process loads each
