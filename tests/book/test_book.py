@@ -153,6 +153,29 @@ def test_execute_all_refuses_a_bad_number_of_jobs(jobs, tmp_path):
         build.execute_all(CHAPTERS[:1], tmp_path, "smoke", jobs=jobs)
 
 
+@pytest.mark.parametrize(("setting", "given"), [(None, "1"), ("2", "2")])
+def test_chapters_side_by_side_train_one_network_at_a_time(setting, given, monkeypatch, tmp_path):
+    """Two chapters fill the cores: each trains its networks in its own process
+    (nbhelpers.side_by_side), unless NBHELPERS_WORKERS says otherwise."""
+    import subprocess
+
+    from nbhelpers.side_by_side import WORKERS_ENV
+
+    if setting is None:
+        monkeypatch.delenv(WORKERS_ENV, raising=False)
+    else:
+        monkeypatch.setenv(WORKERS_ENV, setting)
+    seen = []
+
+    def fake_run(cmd, **kwargs):
+        seen.append(kwargs["env"][WORKERS_ENV])
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(build.subprocess, "run", fake_run)
+    build._execute_side_by_side(CHAPTERS[:2], tmp_path, "smoke", build.ROOT, 2)
+    assert seen == [given, given]
+
+
 def test_a_build_is_current_only_for_the_same_inputs(tmp_path):
     """`make test` reads `make book`'s build only while nothing it was built from changed."""
     root = tmp_path / "repo"
