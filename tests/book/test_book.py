@@ -155,8 +155,8 @@ def test_execute_all_refuses_a_bad_number_of_jobs(jobs, tmp_path):
 
 @pytest.mark.parametrize(("setting", "given"), [(None, "1"), ("2", "2")])
 def test_chapters_side_by_side_train_one_network_at_a_time(setting, given, monkeypatch, tmp_path):
-    """Two chapters fill the cores: each trains its networks in its own process
-    (nbhelpers.side_by_side), unless NBHELPERS_WORKERS says otherwise."""
+    """Two chapters fill the cores: each trains its networks one at a time, in its own
+    process (nbhelpers.side_by_side's one worker), unless NBHELPERS_WORKERS says otherwise."""
     import subprocess
 
     from nbhelpers.side_by_side import WORKERS_ENV
