@@ -16,7 +16,7 @@ from pathlib import Path
 
 # What a cell calls decides its kind; the first kind that matches wins.
 KINDS = {
-    "training": r"\btrained_(model|adversarial|penalised)\(|\bside_by_side\.run\("
+    "training": r"\btrained_(model|adversarial|penalised|converged)\(|\bside_by_side\.run\("
     r"|\btrain(_\w+)?\(|\.fit\(",
     "searches": r"\b(search_correctly_classified|minimal_distortion|distortion_readings|"
     r"transfer_matrix|robustness|fgsm|probe_regions|fool_with_templates|power_iteration|"

@@ -7,6 +7,7 @@ import pytest
 
 from nbhelpers import adversarial_training as A
 from nbhelpers.adversarial_training import convergence as C
+from nbhelpers.adversarial_training import summaries as S
 
 FAST = A.BaselineSettings(epochs=8, batch_size=64, learning_rate=0.01)
 POOLS = A.PoolSettings(
@@ -231,3 +232,56 @@ def test_a_pool_trains_only_the_layers_above_its_layer():
     trained = {k: {v.path.split("/")[0] for v in pair[1]} for k, pair in losses.items()}
     every = {"hidden1", "hidden2", "logits"}
     assert trained == {-1: every, 0: every, 1: {"hidden2", "logits"}, 2: {"logits"}}
+
+
+# --- what chapter 06 says of them -----------------------------------------------------
+
+
+def test_how_long_reads_a_converged_network(converged):
+    row = S.how_long(converged.info)
+    c = converged.info["convergence"]
+    assert row["epochs run"] == len(c["epochs"]) and row["epoch kept"] == c["kept"]
+    assert row["stopped by"] == ("held-out rule" if c["epochs"][-1]["verdict"] == "stop" else "cap")
+    assert row["test error (%)"] == pytest.approx(100 * converged.info["test_error"])
+    with pytest.raises(ValueError, match="convergence"):
+        S.how_long({"test_error": 0.1})
+
+
+def test_lowest_held_out_chooses_without_the_test_digits(converged):
+    def fake(held_out, test):
+        info = {"convergence": {"held_out_error": held_out}, "test_error": test}
+        return type("R", (), {"info": info})()
+
+    assert S.lowest_held_out({"a": fake(0.03, 0.01), "b": fake(0.02, 0.05)}) == "b"
+    with pytest.raises(ValueError, match="at least one"):
+        S.lowest_held_out({})
+
+
+def test_padded_fills_the_shorter_runs_with_nan():
+    epochs, series = S.padded({"a": [{"x": 1}, {"x": 2}], "b": [{"x": 3}]}, "x")
+    assert epochs == [1, 2] and series["a"] == [1, 2]
+    assert series["b"][0] == 3 and np.isnan(series["b"][1])
+
+
+def test_every_pool_variant_names_its_layers_and_schedule():
+    for name, (layers, schedule) in S.POOL_VARIANTS.items():
+        assert schedule in C.SCHEDULES
+        assert ("interleaved" in name) == (schedule == "interleave")
+        A.PoolSettings(layers=layers)  # valid for FC100-100-10's layers
+
+
+def test_pools_words_names_the_lowest_pool_and_each_verdict():
+    differences = {
+        "dropout": {"mean": -1.0, "low": -2.0, "high": -0.5},
+        "pool (pixels)": {"mean": 0.3, "low": 0.1, "high": 0.5},
+        "pool (top layer)": {"mean": -0.1, "low": -0.4, "high": 0.2},
+    }
+    means = {"dropout": 1.0, "pool (pixels)": 2.3, "pool (top layer)": 1.9}
+    words = S.pools_words(differences, means)
+    assert words.startswith(
+        "The lowest mean test error among the pools is pool (top layer)'s (1.90%)"
+    )
+    assert "pool (pixels) worse; pool (top layer) no different." in words
+    assert "dropout" not in words
+    with pytest.raises(ValueError, match="pool variants"):
+        S.pools_words({"dropout": differences["dropout"]}, means)

@@ -14,7 +14,8 @@ COMPUTING = [ROOT / "book" / f"{stem}.ipynb" for stem in recording.recorded_chap
 
 
 def test_use_sets_the_profile_s_values_for_the_names_a_chapter_defines():
-    names = ("source", "n_train", "seeds", "epochs", "pool_size", "n_search", "mixes")
+    names = ("source", "n_train", "seeds", "epochs", "pool_size", "n_search", "held_out")
+    names += ("patience", "extra_pools", "dropout_grid")
     namespace = dict.fromkeys(names) | {"seeds": [0, 1], "unrelated": 3}
     assert profiles.use("smoke", "06_adversarial_training", namespace) is None
     assert namespace["source"] == "embedded" and namespace["n_train"] == 2000
