@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from . import _validation as _v
@@ -29,11 +29,11 @@ WORKERS_ENV = "NBHELPERS_WORKERS"
 class Call:
     """One cached trainer's call, ``fn(*args, **kwargs)``: `fn` a module-level function
     that stores its network in the model cache (`trained_model`, `trained_adversarial`,
-    `trained_penalised`), so that a worker process can run it."""
+    `trained_converged`, `trained_penalised`), so that a worker process can run it."""
 
     fn: Callable
-    args: tuple = ()
-    kwargs: dict = field(default_factory=dict)
+    args: tuple
+    kwargs: dict
 
     def __init__(self, fn: Callable, *args, **kwargs):
         if not callable(fn):
@@ -80,9 +80,10 @@ def run(calls: Mapping[Any, Call], workers: int | None = None, progress: bool | 
     """``{key: call()}`` for every `Call` in `calls`, in their order.
 
     With more than one worker (`default_workers()`), `workers` processes first run the
-    calls, longest-first as given, each training what the cache lacks; then every call runs
-    here and loads from the cache. With one, the calls simply run here in turn. A call
-    that fails in a worker is raised here, naming its key, before any other loads.
+    calls in the order given (so give the longest first), each training what the cache
+    lacks; then every call runs here and loads from the cache. With one, the calls simply
+    run here in turn. A call that fails in a worker is raised here, naming its key, before
+    any other loads.
     """
     from .progress import check_progress, progress_bar
 
