@@ -158,6 +158,21 @@ def test_pools_at_every_layer_alternate(data):
     assert len(epochs) == POOLS.epochs
 
 
+def test_pools_interleaved_take_the_same_batches(data):
+    result = C.train_converged(
+        "FC100-100-10",
+        data.x_train,
+        data.y_train,
+        settings=A.PoolSettings(layers=(0, 2), pool_size=10, epochs=2, batch_size=64),
+        convergence=C.ConvergenceSettings(held_out=60, patience=5, schedule="interleave"),
+        progress=False,
+    )
+    epochs = result.info["convergence"]["epochs"]
+    assert [r["layer"] for r in epochs[1]["refresh"]] == [0, 2]
+    assert result.info["convergence_settings"]["schedule"] == "interleave"
+    assert all(np.isfinite(e["loss"]) for e in epochs)
+
+
 def test_dropout_and_fgsm_train(data):
     for settings in (
         A.BaselineSettings(dropout_input=0.2, dropout_hidden=0.5, epochs=2, batch_size=64),
