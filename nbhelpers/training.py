@@ -91,14 +91,19 @@ class TrainingSettings:
 
 
 def regularization(model):
-    """The weight-decay term of every layer that has one (see models._decay)."""
+    """The weight-decay term of every trainable layer that has one: its kernel's, and its
+    biases' where the decay form decays them (see models._decay)."""
     import tensorflow as tf
 
     terms = [
-        layer.kernel_regularizer(layer.kernel)
+        regularizer(variable)
         for layer in model.layers
-        if getattr(layer, "kernel_regularizer", None) is not None
-        and getattr(layer, "trainable", True)
+        if getattr(layer, "trainable", True)
+        for regularizer, variable in (
+            (getattr(layer, "kernel_regularizer", None), getattr(layer, "kernel", None)),
+            (getattr(layer, "bias_regularizer", None), getattr(layer, "bias", None)),
+        )
+        if regularizer is not None and variable is not None
     ]
     return tf.add_n(terms) if terms else tf.constant(0.0)
 

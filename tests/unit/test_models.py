@@ -90,7 +90,8 @@ def test_name_of_wrong_type(bad):
 @pytest.mark.parametrize("form", ["mean", "", "SUM", None])
 def test_bad_decay_form(form):
     with pytest.raises(
-        ValueError, match=r"decay_form must be one of \('sum', 'per_unit', 'half'\), got"
+        ValueError,
+        match=r"decay_form must be one of \('sum', 'per_unit', 'half', 'half_biases'\), got",
     ):
         build("FC10(1e-4)", decay_form=form)
 
@@ -166,8 +167,8 @@ def test_decay_sum_form_is_lambda(name):
     assert len(regs) == len(s.decay)
     for (_, _, factor), lam in zip(regs, s.decay, strict=True):
         assert factor == pytest.approx(lam, rel=1e-6)
-    # the default is the "half" form (measured closest to Table 1 on full MNIST)
-    assert _regularized(build(name)) == _regularized(build(name, decay_form="half"))
+    # the default is the "half_biases" form (measured closest to Table 1 on full MNIST)
+    assert _regularized(build(name)) == _regularized(build(name, decay_form="half_biases"))
 
 
 @pytest.mark.parametrize("name", ["FC10(1)", "FC100-100-10", "AE400-10", "ConvNet"])
@@ -180,11 +181,32 @@ def test_decay_per_unit_form_divides_by_units(name):
     assert regs[-1][1] == 10  # the output layer divides by its 10 units
 
 
+@pytest.mark.parametrize("form", ["half", "half_biases"])
 @pytest.mark.parametrize("name", ["FC10(1)", "FC100-100-10"])
-def test_decay_half_form_halves_lambda(name):
-    regs = _regularized(build(name, decay_form="half"))
+def test_decay_half_forms_halve_lambda(name, form):
+    regs = _regularized(build(name, decay_form=form))
     for (_, _, factor), lam in zip(regs, spec(name).decay, strict=True):
         assert factor == pytest.approx(lam / 2, rel=1e-6)
+
+
+@pytest.mark.parametrize("name", ["FC10(1)", "FC100-100-10", "AE400-10", "ConvNet"])
+def test_which_forms_decay_the_biases(name):
+    """ "half_biases" decays every layer's biases by its kernel's λ/2, except AE400-10's
+    encoder (UFLDL's recipe decays weights only); the other forms decay no biases."""
+    for form in ("sum", "per_unit", "half"):
+        assert all(
+            getattr(x, "bias_regularizer", None) is None
+            for x in build(name, decay_form=form).layers
+        )
+    for layer in build(name).layers:
+        if getattr(layer, "kernel_regularizer", None) is None:
+            continue
+        if layer.name == "encoder":
+            assert layer.bias_regularizer is None
+        else:
+            assert float(layer.bias_regularizer.l2) == pytest.approx(
+                float(layer.kernel_regularizer.l2)
+            )
 
 
 def test_decay_penalty_value():

@@ -341,8 +341,10 @@ def test_decay_form_reaches_the_model(data):
     per_unit = train(
         "FC10(1)", data.x_train, data.y_train, seed=0, settings=FAST, decay_form="per_unit"
     )
-    # the default form is "half": λ/2 (λ = 1 for FC10(1))
-    assert float(default.model.get_layer("logits").kernel_regularizer.l2) == pytest.approx(0.5)
+    # the default form is "half_biases": λ/2 on weights and biases (λ = 1 for FC10(1))
+    logits = default.model.get_layer("logits")
+    assert float(logits.kernel_regularizer.l2) == pytest.approx(0.5)
+    assert float(logits.bias_regularizer.l2) == pytest.approx(0.5)
     assert float(per_unit.model.get_layer("logits").kernel_regularizer.l2) == pytest.approx(
         1.0 / 10
     )
@@ -750,3 +752,24 @@ def test_the_same_digits_from_another_source_share_the_cache(data, monkeypatch, 
     _no_training(monkeypatch)
     again = trained_model("FC10(1e-4)", elsewhere, settings=FAST, verbose=False)
     assert _same(_weights(first), _weights(again))
+
+
+@pytest.mark.parametrize("form, biases", [("half", False), ("half_biases", True)])
+def test_regularization_sums_each_layers_decay(form, biases):
+    """regularization(model) is Σ λ/2·Σw² over the trainable layers, plus λ/2·Σb² in the
+    "half_biases" form (FC100-100-10, λ = 1e-5, 1e-5, 1e-6), against NumPy."""
+    model = build("FC100-100-10", seed=0, decay_form=form)
+    rng = np.random.default_rng(0)
+    for layer in model.layers[1:]:
+        layer.bias.assign(rng.normal(size=layer.bias.shape).astype("float32"))
+    expected = sum(
+        lam / 2 * (np.sum(np.asarray(d.kernel) ** 2) + biases * np.sum(np.asarray(d.bias) ** 2))
+        for d, lam in zip(model.layers[1:], spec("FC100-100-10").decay, strict=True)
+    )
+    assert float(T.regularization(model)) == pytest.approx(expected, rel=1e-5)
+    model.get_layer("hidden1").trainable = False  # a frozen layer's decay is not counted
+    d, lam = model.get_layer("hidden1"), spec("FC100-100-10").decay[0]
+    frozen = (
+        lam / 2 * (np.sum(np.asarray(d.kernel) ** 2) + biases * np.sum(np.asarray(d.bias) ** 2))
+    )
+    assert float(T.regularization(model)) == pytest.approx(expected - frozen, rel=1e-5)
