@@ -22,8 +22,10 @@ from .cells import (
 )
 from .spread import (
     SPREAD_FACTOR,
+    apart_words,
     misses_words,
     seed_spread,
+    seeds_apart,
     spread_table,
     spread_words,
     transfer_misses,
@@ -43,6 +45,8 @@ __all__ = [
     "seed_spread",
     "spread_table",
     "spread_words",
+    "seeds_apart",
+    "apart_words",
     "SPREAD_FACTOR",
     "COLUMN_WORDS",
     "in_words",

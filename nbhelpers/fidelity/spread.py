@@ -20,12 +20,15 @@ def seed_spread(folder=None) -> pd.DataFrame:
     spread, ddof 1), the mean's gap to the paper and whether it is within the goal, and
     whether that gap exceeds `SPREAD_FACTOR` standard deviations ("beyond spread"; None
     with a single seed). Seed 0 is the recorded run; ``seeds/<n>/`` hold the others
-    (``python -m bookkit record --seed n``). One row per (table, row, column)."""
+    (``python -m bookkit record --seed n``); a seed's chapter recorded by other code than
+    the recording's (`seeds_apart`) is left out, so that a spread never pools two versions
+    of the models. One row per (table, row, column)."""
     from .. import recording
 
     frames = []
+    apart = {(row["chapter"], row["seed"]) for row in seeds_apart(folder)}
     for seed, where in recording.seed_folders(folder).items():
-        have = set(recording.recorded_chapters(where))
+        have = {c for c in recording.recorded_chapters(where) if (c, seed) not in apart}
         table = comparisons(where, [s for s in SOURCES if s.chapter in have])
         frames.append(table.assign(seed=seed))
     columns = [
@@ -63,6 +66,30 @@ def seed_spread(folder=None) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows, columns=columns)
+
+
+def seeds_apart(folder=None) -> list[dict]:
+    """The recordings of other seeds that `seed_spread` leaves out: those whose code
+    fingerprint differs from the chapter's recording at seed 0 (the code, models or data
+    changed between them). ``[{"chapter", "seed", "files"}]``, files being how many of the
+    chapter's code files differ."""
+    from .. import recording
+
+    folders = recording.seed_folders(folder)
+    if 0 not in folders:
+        return []
+    codes = {
+        stem: recording.read_recording(stem, folders[0])[1].get("code")
+        for stem in recording.recorded_chapters(folders[0])
+    }
+    out = []
+    for seed, where in folders.items():
+        for stem in recording.recorded_chapters(where) if seed else ():
+            mine, base = recording.read_recording(stem, where)[1].get("code"), codes.get(stem)
+            if isinstance(mine, dict) and isinstance(base, dict) and mine != base:
+                files = sum(mine.get(f) != base.get(f) for f in set(mine) | set(base))
+                out.append({"chapter": stem, "seed": seed, "files": files})
+    return out
 
 
 def _row_model(row: str) -> str | None:
@@ -200,15 +227,31 @@ def spread_table(spread: pd.DataFrame) -> pd.DataFrame:
     return in_words(table)
 
 
-def spread_words(spread: pd.DataFrame) -> str:
-    """What the spread says about the misses, in a sentence computed from `seed_spread`."""
+def apart_words(apart: list[dict]) -> str:
+    """A sentence on the seeds' recordings `seed_spread` left out (`seeds_apart`), or ""."""
+    if not apart:
+        return ""
+    named = "; ".join(
+        f"{stem} (seed {', '.join(str(r['seed']) for r in apart if r['chapter'] == stem)})"
+        for stem in dict.fromkeys(r["chapter"] for r in apart)
+    )
+    return (
+        f" Left out of the spread, as recorded by other code than the chapter's recording "
+        f"(models or searches changed between them; record them again with `--seed`): {named}."
+    )
+
+
+def spread_words(spread: pd.DataFrame, apart: list[dict] | None = None) -> str:
+    """What the spread says about the misses, in a sentence computed from `seed_spread`,
+    and which seeds' recordings it left out (`seeds_apart`)."""
+    apart = apart or []
     several = spread[spread["seeds"].map(len) > 1]
     if several.empty:
         return (
             "Only one seed of each chapter is recorded so far, so no number here has a spread "
             "yet: `python -m bookkit record --seed 1 01_framework 03_blind_spots "
             "04_across_models 05_across_training_sets` records another."
-        )
+        ) + apart_words(apart)
     misses = several[several["within goal"].eq(False)]
     beyond = int(misses["beyond spread"].eq(True).sum())
     seeds = sorted({s for row in several["seeds"] for s in row})
@@ -218,4 +261,4 @@ def spread_words(spread: pd.DataFrame) -> str:
         f"({', '.join(map(str, seeds))}). Of the {len(misses)} whose mean misses its goal, "
         f"{beyond} miss by more than {SPREAD_FACTOR:g} standard deviations of the seeds' "
         f"spread (a gap the seeds do not explain), {len(misses) - beyond} by less."
-    )
+    ) + apart_words(apart)

@@ -455,9 +455,10 @@ def test_the_time_table_adds_up_the_recorded_run():
 # the spread over seeds: recordings of other seeds beside the recording itself
 
 
-def _seed_recording(folder: Path, stem: str, table1: dict):
+def _seed_recording(folder: Path, stem: str, table1: dict, code: dict | None = None):
     """A recording of `stem` in `folder` with Table 1's error cells `table1`, as the
-    fidelity page reads it (the paper's Table 1 beside it)."""
+    fidelity page reads it (the paper's Table 1 beside it), made by `code` if given
+    (its provenance's fingerprint)."""
     from nbhelpers import paper
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -469,7 +470,8 @@ def _seed_recording(folder: Path, stem: str, table1: dict):
         "paper": {"table1": {name: paper.TABLE1[name] for name in table1}},
     }
     (folder / f"{stem}.json").write_text(json.dumps(results))
-    (folder / f"{stem}.provenance.json").write_text(json.dumps({"recorded_at": "2026"}))
+    provenance = {"recorded_at": "2026", **({"code": code} if code else {})}
+    (folder / f"{stem}.provenance.json").write_text(json.dumps(provenance))
 
 
 def test_the_spread_over_seeds_judges_the_mean_and_says_whether_the_gap_exceeds_it(tmp_path):
@@ -503,6 +505,27 @@ def test_a_gap_inside_the_spread_is_said_to_be_and_one_seed_has_no_spread(tmp_pa
     two = fidelity.seed_spread(tmp_path).iloc[0]
     assert two["mean"] == pytest.approx(theirs) and two["beyond spread"] in (False,)
     assert fidelity.seed_spread(tmp_path / "nothing").empty
+
+
+def test_a_seed_recorded_by_other_code_is_left_out_of_the_spread_and_said_to_be(tmp_path):
+    from nbhelpers import fidelity, paper
+
+    theirs = paper.TABLE1["FC10(1)"]["test_error"]
+    now, before = (
+        {"nbhelpers/models.py": "b", "a.py": "x"},
+        {"nbhelpers/models.py": "a", "a.py": "x"},
+    )
+    _seed_recording(tmp_path, "01_framework", {"FC10(1)": {"test_error": theirs}}, now)
+    for seed, code in ((1, now), (2, before)):
+        error = {"FC10(1)": {"test_error": theirs + seed}}
+        _seed_recording(tmp_path / "seeds" / str(seed), "01_framework", error, code)
+    apart = fidelity.seeds_apart(tmp_path)
+    assert apart == [{"chapter": "01_framework", "seed": 2, "files": 1}]
+    cell = fidelity.seed_spread(tmp_path).iloc[0]
+    assert cell["seeds"] == [0, 1] and cell["values"] == pytest.approx([theirs, theirs + 1])
+    words = fidelity.spread_words(fidelity.seed_spread(tmp_path), apart)
+    assert words.endswith("record them again with `--seed`): 01_framework (seed 2).")
+    assert fidelity.apart_words([]) == "" and fidelity.seeds_apart(tmp_path / "none") == []
 
 
 def test_record_with_a_seed_sets_it_and_refuses_chapters_without_one():

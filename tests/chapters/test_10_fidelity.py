@@ -61,10 +61,11 @@ def test_the_page_states_the_spread_over_seeds_it_computes(results, page_text):
     beside it holds every cell recorded with more than one seed."""
     from nbhelpers.report import to_json
 
-    spread = fidelity.seed_spread()
-    assert fidelity.spread_words(spread) in page_text
+    spread, apart = fidelity.seed_spread(), fidelity.seeds_apart()
+    assert fidelity.spread_words(spread, apart) in page_text
     several = spread[spread["seeds"].map(len) > 1]
     assert results["seed_spread"] == to_json(several.to_dict("records"))
+    assert results["seeds_apart"] == to_json(apart)
 
 
 def test_the_page_measures_each_transfer_miss_to_its_causes(results, page_text):
