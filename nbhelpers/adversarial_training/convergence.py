@@ -13,7 +13,7 @@ and drops the held-out digits chose (`Replay`). Pools enter as whole passes of t
 paper's wording) or the same batches shuffled together ("interleave"); a pool at a hidden
 layer trains only the layers above it. `settings.epochs` is the cap.
 
-No chapter uses this module yet: chapter 06 moves to it when it is recorded again.
+Chapter 06 trains every §4.2 variant with it.
 """
 
 from __future__ import annotations
@@ -31,7 +31,13 @@ from ..models import build, spec
 from ..progress import check_progress, progress_bar
 from ..training import regularization
 from .pools import dense_layers, new_pools, refresh
-from .trainers import BaselineSettings, FGSMTrainingSettings, PoolSettings, fgsm_loss
+from .trainers import (
+    BaselineSettings,
+    FGSMTrainingSettings,
+    PoolSettings,
+    consecutive_runs,
+    fgsm_loss,
+)
 
 __all__ = [
     "SCHEDULES",
@@ -194,15 +200,9 @@ def _runner(losses: dict, optimizer):
         level = logger.level
         logger.setLevel("ERROR")  # one trace per source and batch size, by design
         try:
-            start = 0
-            while start < len(plan):
-                source, size = plan[start][0], len(plan[start][1])
-                stop = start
-                while stop < len(plan) and (plan[stop][0], len(plan[stop][1])) == (source, size):
-                    stop += 1
-                rows = np.stack([b[1] for b in plan[start:stop]])
+            for group in consecutive_runs(plan, lambda b: (b[0], len(b[1]))):
+                source, rows = group[0][0], np.stack([b[1] for b in group])
                 values += list(stepper[source](*arrays[source], rows).numpy())
-                start = stop
         finally:
             logger.setLevel(level)
         return [float(v) for v in values]
@@ -327,7 +327,8 @@ def train_converged(
     model, chosen = _fit(
         name, (x[keep], y[keep]), (x[out], y[out]), settings, seed, stopper, how, progress
     )
-    held_out_error = error_rate(model, x[out], y[out])
+    kept = [e for e in chosen["epochs"] if e["epoch"] == chosen["kept"]]  # none: nan throughout
+    held_out_error = kept[0]["held_out_error"] if kept else float("nan")
     info_convergence = {**chosen, "held_out_error": held_out_error, "n_fit": int(len(keep))}
     if convergence.refit:
         replay = Replay(chosen["kept"], chosen["drops_after"])

@@ -240,7 +240,8 @@ def _epoch_function(step, x, y):
         level = logger.level
         logger.setLevel("ERROR")  # each training traces its own loop: not a retracing problem
         try:
-            for group in _same_shapes(plan):
+            sizes = lambda b: (len(b[0]), *(len(c) for c in b[1]))  # noqa: E731
+            for group in consecutive_runs(plan, sizes):
                 clean = np.stack([b[0] for b in group])
                 chosen = tuple(np.stack(c) for c in zip(*(b[1] for b in group), strict=True))
                 losses += [float(v) for v in steps(clean, chosen, arrays).numpy()]
@@ -251,16 +252,18 @@ def _epoch_function(step, x, y):
     return run
 
 
-def _same_shapes(plan) -> list:
-    """`plan`'s minibatches in runs of consecutive batches with the same sizes."""
-    groups = []
-    for batch in plan:
-        shape = (len(batch[0]), *(len(c) for c in batch[1]))
-        if groups and groups[-1][0] == shape:
-            groups[-1][1].append(batch)
+def consecutive_runs(items, key) -> list[list]:
+    """`items` cut into runs of consecutive items with the same ``key(item)``: the
+    minibatches one traced loop can step together (same source, same sizes)."""
+    runs, last = [], object()
+    for item in items:
+        k = key(item)
+        if runs and k == last:
+            runs[-1].append(item)
         else:
-            groups.append((shape, [batch]))
-    return [g for _, g in groups]
+            runs.append([item])
+        last = k
+    return runs
 
 
 def _train(name, data, seed, settings, progress, make_loss, pooled=False):

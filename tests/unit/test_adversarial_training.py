@@ -376,3 +376,15 @@ def test_the_traced_epoch_loop_trains_as_batch_by_batch(data, monkeypatch, train
     assert _same(traced.model.get_weights(), stepwise.model.get_weights())
     losses = [[e["loss"] for e in r.info["epochs"]] for r in (traced, stepwise)]
     assert losses[0] == losses[1]
+
+
+def test_consecutive_runs_cut_where_the_key_changes():
+    """The minibatches one traced loop steps together: consecutive, with equal keys."""
+    from nbhelpers.adversarial_training.trainers import consecutive_runs
+
+    items = [(-1, 3), (-1, 3), (0, 3), (-1, 3), (-1, 2), (-1, 2)]
+    assert consecutive_runs(items, lambda b: b) == [
+        [(-1, 3), (-1, 3)], [(0, 3)], [(-1, 3)], [(-1, 2), (-1, 2)]
+    ]  # fmt: skip
+    assert consecutive_runs([], len) == []
+    assert consecutive_runs(items, lambda b: b[1]) == [items[:4], items[4:]]
