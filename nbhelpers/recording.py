@@ -464,9 +464,16 @@ def provenance_table(folder=RECORDINGS, root=PACKAGE_ROOT):
             "device": p["device"],
             "time": _duration(p["seconds"]),
             "made in the run": made_in_run(p, run.results),
-            "code changed since": ", ".join(run.changed) or "nothing",
+            "code changed since": _changed_names(run.changed),
         }
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("chapter")
+
+
+def _changed_names(changed) -> str:
+    """The files of `changed_files` by their names alone (a path would not wrap in a
+    table's column; the chapter's own notice gives the paths), or "nothing"."""
+    names = list(dict.fromkeys(Path(f).name for f in changed))
+    return ", ".join(names) or "nothing"
 
 
 def time_table(folder=RECORDINGS, root=PACKAGE_ROOT):

@@ -361,6 +361,8 @@ def test_the_provenance_table_names_each_recording_by_its_title(tmp_path):
     row = table.loc["A test chapter (§9)"]
     assert row["time"] == "10 min" and row["made in the run"].endswith(": 1 model")
     assert row["code changed since"] == "nothing"
+    (tmp_path / "nbhelpers" / "e.py").write_text("x = 99\n")  # named, without its folder
+    assert recording.provenance_table(folder, tmp_path).iloc[0]["code changed since"] == "e.py"
 
 
 def test_the_fidelity_page_judges_only_what_is_recorded(tmp_path):
