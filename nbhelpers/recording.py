@@ -34,6 +34,7 @@ __all__ = [
     "Recorded",
     "recorded",
     "provenance_table",
+    "devices_words",
     "made_in_run",
     "cost_note",
     "show_cost",
@@ -451,7 +452,8 @@ def _title(stem: str, root: Path) -> str:
 
 def provenance_table(folder=RECORDINGS, root=PACKAGE_ROOT):
     """One row per recorded chapter: when, at which commit, on what, how long, whether
-    its models were trained in that run, and the files of its code changed since."""
+    its models were trained in that run, and the files of its code changed since. The
+    device column is left out where every chapter shares one (`devices_words` names it)."""
     import pandas as pd
 
     rows = {}
@@ -466,13 +468,35 @@ def provenance_table(folder=RECORDINGS, root=PACKAGE_ROOT):
             "made in the run": made_in_run(p, run.results),
             "code changed since": _changed_names(run.changed),
         }
-    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("chapter")
+    table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("chapter")
+    if len(table) and table["device"].nunique() == 1:
+        table = table.drop(columns="device")
+    return table
+
+
+def devices_words(folder=RECORDINGS) -> str:
+    """Which device recorded the chapters, in a sentence: the one they share, or how many
+    (then `provenance_table` keeps its column)."""
+    devices = list(dict.fromkeys(p["device"] for p in provenances(folder)))
+    if not devices:
+        return "No chapter is recorded yet."
+    if len(devices) == 1:
+        return f"Every chapter was recorded on the same machine: {devices[0]}."
+    return f"The chapters were recorded on {len(devices)} devices: " + "; ".join(devices) + "."
 
 
 def _changed_names(changed) -> str:
-    """The files of `changed_files` by their names alone (a path would not wrap in a
-    table's column; the chapter's own notice gives the paths), or "nothing"."""
-    names = list(dict.fromkeys(Path(f).name for f in changed))
+    """The files of `changed_files` by the shortest end of their paths that tells them
+    apart (a path would not wrap in a table's column; the chapter's own notice gives the
+    paths), or "nothing"."""
+    parts = {f: Path(f).parts for f in dict.fromkeys(changed)}
+    names = []
+    for f, mine in parts.items():
+        for k in range(1, len(mine) + 1):
+            end = mine[-k:]
+            if all(other[-k:] != end for g, other in parts.items() if g != f):
+                break
+        names.append("/".join(end))
     return ", ".join(names) or "nothing"
 
 

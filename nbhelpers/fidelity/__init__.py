@@ -21,9 +21,11 @@ from .cells import (
     summary,
 )
 from .spread import (
+    NIL_SPREAD,
     SPREAD_FACTOR,
     apart_words,
     misses_words,
+    nil_words,
     seed_spread,
     seeds_apart,
     spread_table,
@@ -47,7 +49,9 @@ __all__ = [
     "spread_words",
     "seeds_apart",
     "apart_words",
+    "nil_words",
     "SPREAD_FACTOR",
+    "NIL_SPREAD",
     "COLUMN_WORDS",
     "in_words",
     "transfer_misses",

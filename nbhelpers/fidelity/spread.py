@@ -12,9 +12,13 @@ from .cells import GOALS, SOURCES, at_path, comparisons, gap_of, in_words
 # A gap counts as beyond the seeds' spread when the mean over seeds is further from the
 # paper's number than this many standard deviations of one run (seed to seed).
 SPREAD_FACTOR = 2.0
+# Seeds whose values of a cell in points all lie within this of each other agree: one test
+# digit in 10,000 is 0.01 points, so such a cell has no spread to speak of (a convex model
+# reaches one optimum from every seed), and any gap of its mean is "beyond" it trivially.
+NIL_SPREAD = 0.011
 
 
-def seed_spread(folder=None) -> pd.DataFrame:
+def seed_spread(folder=None, apart: list[dict] | None = None) -> pd.DataFrame:
     """Every recorded cell over the seeds recorded for its chapter (issue: no number
     without its spread): the seeds' values, their mean and standard deviation (one run's
     spread, ddof 1), the mean's gap to the paper and whether it is within the goal, and
@@ -22,18 +26,21 @@ def seed_spread(folder=None) -> pd.DataFrame:
     with a single seed). Seed 0 is the recorded run; ``seeds/<n>/`` hold the others
     (``python -m bookkit record --seed n``); a seed's chapter recorded by other code than
     the recording's (`seeds_apart`) is left out, so that a spread never pools two versions
-    of the models. One row per (table, row, column)."""
+    of the models (pass `apart` where it is at hand, to read the recordings once). "nil
+    spread" marks a cell in points whose seeds agree within `NIL_SPREAD`. One row per
+    (table, row, column)."""
     from .. import recording
 
     frames = []
-    apart = {(row["chapter"], row["seed"]) for row in seeds_apart(folder)}
+    apart = seeds_apart(folder) if apart is None else apart
+    apart = {(row["chapter"], row["seed"]) for row in apart}
     for seed, where in recording.seed_folders(folder).items():
         have = {c for c in recording.recorded_chapters(where) if (c, seed) not in apart}
         table = comparisons(where, [s for s in SOURCES if s.chapter in have])
         frames.append(table.assign(seed=seed))
     columns = [
         "table", "row", "column", "paper", "seeds", "values", "mean", "sd", "gap", "gap as",
-        "within goal", "beyond spread", "chapter",
+        "within goal", "beyond spread", "nil spread", "chapter",
     ]  # fmt: skip
     if not frames:
         return pd.DataFrame(columns=columns)
@@ -48,6 +55,8 @@ def seed_spread(folder=None) -> pd.DataFrame:
         gap, ok = gap_of(kind, mean, paper)
         distance = abs(mean - paper)
         beyond = None if len(values) < 2 else bool(distance > SPREAD_FACTOR * sd)
+        agree = max(values) - min(values) <= NIL_SPREAD
+        nil = len(values) > 1 and GOALS[kind][0] == "points" and agree
         rows.append(
             {
                 "table": table,
@@ -62,6 +71,7 @@ def seed_spread(folder=None) -> pd.DataFrame:
                 "gap as": GOALS[kind][0],
                 "within goal": ok,
                 "beyond spread": beyond,
+                "nil spread": bool(nil),
                 "chapter": group["chapter"].iloc[0],
             }
         )
@@ -112,7 +122,7 @@ def _examples(results: dict, params: dict, row: str) -> float:
     return n * (1 - clean / 100) - float(failed or 0)
 
 
-def transfer_misses(folder=None) -> pd.DataFrame:
+def transfer_misses(folder=None, spread: pd.DataFrame | None = None) -> pd.DataFrame:
     """Each transfer cell of Tables 2 and 4 whose mean over the recorded seeds misses the
     paper's by more than the goal, with one measurement per candidate cause (issue: every
     miss measured): the sample (the cell's binomial standard error over its row's
@@ -120,10 +130,11 @@ def transfer_misses(folder=None) -> pd.DataFrame:
     distortion (the cell under the other reading, the nearest wrong label) and, for
     Table 2's noise, clipping (the cell with the noise clipped to [0, 1]). A cause
     ``explains`` the miss when the paper's number lies within 2 standard errors or
-    2 standard deviations of ours, or the other reading or clipping lands within the goal."""
+    2 standard deviations of ours, or the other reading or clipping lands within the goal.
+    ``spread``: `seed_spread` of the same folder, where it is at hand."""
     from .. import recording
 
-    spread = seed_spread(folder)
+    spread = seed_spread(folder) if spread is None else spread
     folder = recording.RECORDINGS if folder is None else folder
     limit = GOALS["transfer"][1]
     wanted = spread["table"].isin(["Table 2", "Table 4"]) & spread["gap as"].eq("points")
@@ -203,7 +214,8 @@ def misses_words(misses: pd.DataFrame, recorded: pd.DataFrame | None = None) -> 
 
 def spread_table(spread: pd.DataFrame) -> pd.DataFrame:
     """`seed_spread`'s cells with more than one seed, for people: mean ± sd (seeds), the
-    paper's, the mean's gap and ✓/✗ for within the goal and beyond the spread."""
+    paper's, the mean's gap and ✓/✗ for within the goal and beyond the spread ("nil sd"
+    where the seeds agree, so "beyond" says nothing)."""
     if not isinstance(spread, pd.DataFrame) or "beyond spread" not in spread.columns:
         raise TypeError(f"spread must be seed_spread()'s DataFrame, got {type(spread).__name__}")
     several = spread[spread["seeds"].map(len) > 1]
@@ -220,7 +232,10 @@ def spread_table(spread: pd.DataFrame) -> pd.DataFrame:
                 for g, how in zip(several["gap"], several["gap as"], strict=True)
             ],
             "within goal": several["within goal"].map(mark).fillna("–").to_list(),
-            f"gap beyond {SPREAD_FACTOR:g} sd": several["beyond spread"].map(mark).to_list(),
+            f"gap beyond {SPREAD_FACTOR:g} sd": [
+                mark.get(beyond, "–") + (" (nil sd)" if nil else "")
+                for beyond, nil in zip(several["beyond spread"], several["nil spread"], strict=True)
+            ],
         },
         index=pd.MultiIndex.from_frame(several[["table", "row", "column"]]),
     )
@@ -256,9 +271,28 @@ def spread_words(spread: pd.DataFrame, apart: list[dict] | None = None) -> str:
     beyond = int(misses["beyond spread"].eq(True).sum())
     seeds = sorted({s for row in several["seeds"] for s in row})
     return (
-        f"{len(several)} {'number has' if len(several) == 1 else 'numbers have'} been "
-        f"recorded with {len(seeds)} seeds "
-        f"({', '.join(map(str, seeds))}). Of the {len(misses)} whose mean misses its goal, "
-        f"{beyond} miss by more than {SPREAD_FACTOR:g} standard deviations of the seeds' "
-        f"spread (a gap the seeds do not explain), {len(misses) - beyond} by less."
-    ) + apart_words(apart)
+        (
+            f"{len(several)} {'number has' if len(several) == 1 else 'numbers have'} been "
+            f"recorded with {len(seeds)} seeds "
+            f"({', '.join(map(str, seeds))}). Of the {len(misses)} whose mean misses its goal, "
+            f"{beyond} miss by more than {SPREAD_FACTOR:g} standard deviations of the seeds' "
+            f"spread (a gap the seeds do not explain), {len(misses) - beyond} by less."
+        )
+        + nil_words(several)
+        + apart_words(apart)
+    )
+
+
+def nil_words(several: pd.DataFrame) -> str:
+    """A sentence on the cells whose seeds agree (`NIL_SPREAD`), or "": their spread is nil,
+    so it neither explains nor measures their gap."""
+    nil = several[several["nil spread"].eq(True)]
+    if nil.empty:
+        return ""
+    per_table = ", ".join(f"{n} in {t}" for t, n in nil["table"].value_counts(sort=False).items())
+    return (
+        f" The seeds of {len(nil)} {'cell' if len(nil) == 1 else 'cells'} ({per_table}; "
+        f'"nil sd" in the table) agree within {NIL_SPREAD:g} points (one test digit in 10,000 '
+        "is 0.01): every seed gives the same number, so their spread is nil, and a gap of "
+        "theirs, however small, counts as beyond it."
+    )

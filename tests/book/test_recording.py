@@ -363,6 +363,28 @@ def test_the_provenance_table_names_each_recording_by_its_title(tmp_path):
     assert row["code changed since"] == "nothing"
     (tmp_path / "nbhelpers" / "e.py").write_text("x = 99\n")  # named, without its folder
     assert recording.provenance_table(folder, tmp_path).iloc[0]["code changed since"] == "e.py"
+    assert "device" not in table.columns  # one device: said once, not on every row
+    device = recording.provenances(folder)[0]["device"]
+    assert (
+        recording.devices_words(folder)
+        == f"Every chapter was recorded on the same machine: {device}."
+    )
+    assert recording.devices_words(tmp_path / "none") == "No chapter is recorded yet."
+    for stem, device in (("99_test", "GPU A"), ("98_other", "CPU B")):  # two devices: a column
+        (folder / f"{stem}.json").write_text((folder / "99_test.json").read_text())
+        provenance = json.loads((folder / "99_test.provenance.json").read_text())
+        (folder / f"{stem}.provenance.json").write_text(json.dumps(provenance | {"device": device}))
+    assert recording.devices_words(folder) == "The chapters were recorded on 2 devices: " + (
+        "; ".join(p["device"] for p in recording.provenances(folder)) + "."
+    )
+    assert list(recording.provenance_table(folder, tmp_path)["device"]) == ["CPU B", "GPU A"]
+
+
+def test_changed_files_are_named_by_the_shortest_end_that_tells_them_apart():
+    changed = {"nbhelpers/a/__init__.py": "changed", "nbhelpers/__init__.py": "changed"}
+    assert recording._changed_names(changed) == "a/__init__.py, nbhelpers/__init__.py"
+    assert recording._changed_names({"nbhelpers/x/models.py": "missing"}) == "models.py"
+    assert recording._changed_names({}) == "nothing"
 
 
 def test_the_fidelity_page_judges_only_what_is_recorded(tmp_path):
@@ -528,6 +550,32 @@ def test_a_seed_recorded_by_other_code_is_left_out_of_the_spread_and_said_to_be(
     words = fidelity.spread_words(fidelity.seed_spread(tmp_path), apart)
     assert words.endswith("record them again with `--seed`): 01_framework (seed 2).")
     assert fidelity.apart_words([]) == "" and fidelity.seeds_apart(tmp_path / "none") == []
+
+
+def test_seeds_that_agree_have_a_nil_spread_said_so_in_table_and_sentence(tmp_path):
+    from nbhelpers import fidelity, paper
+
+    theirs = paper.TABLE1["FC10(1)"]["test_error"]
+    deep = paper.TABLE1["FC100-100-10"]["test_error"]
+    for seed, step in ((0, 0.0), (1, 0.01), (2, 0.005)):
+        folder = tmp_path if seed == 0 else tmp_path / "seeds" / str(seed)
+        table1 = {
+            "FC10(1)": {"test_error": theirs + 0.3 + step},  # within one test digit
+            "FC100-100-10": {"test_error": deep + 0.3 + 2 * step},  # 0.02 apart: a spread
+        }
+        _seed_recording(folder, "01_framework", table1)
+    spread = fidelity.seed_spread(tmp_path).set_index("row")
+    assert spread.loc["FC10(1)", "nil spread"] and not spread.loc["FC100-100-10", "nil spread"]
+    assert spread.loc["FC10(1)", "beyond spread"] and spread.loc["FC10(1)", "within goal"]
+    shown = fidelity.spread_table(fidelity.seed_spread(tmp_path))
+    assert list(shown["gap beyond 2 sd"]) == ["✓ (nil sd)", "✓"]
+    words = fidelity.spread_words(fidelity.seed_spread(tmp_path))
+    assert words.endswith(
+        'The seeds of 1 cell (1 in Table 1; "nil sd" in the table) agree within 0.011 points '
+        "(one test digit in 10,000 is 0.01): every seed gives the same number, so their spread "
+        "is nil, and a gap of theirs, however small, counts as beyond it."
+    )
+    assert fidelity.nil_words(spread.iloc[:0]) == ""
 
 
 def test_record_with_a_seed_sets_it_and_refuses_chapters_without_one():

@@ -56,6 +56,15 @@ def test_the_page_judges_the_recorded_run(results):
     assert not any("/" in c["ours ran on"] for c in results["recorded_cells"])  # no local path
 
 
+def test_the_page_names_the_recording_device_once_and_each_run(page_text):
+    """The device every chapter was recorded on is said in a sentence, not on every row."""
+    from nbhelpers import recording
+
+    assert recording.devices_words() in page_text
+    for title in recording.provenance_table().index:
+        assert title in page_text
+
+
 def test_the_page_states_the_spread_over_seeds_it_computes(results, page_text):
     """The sentence about the seeds' spread is the one the recordings give, and the table
     beside it holds every cell recorded with more than one seed."""
