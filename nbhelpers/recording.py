@@ -34,7 +34,7 @@ __all__ = [
     "Recorded",
     "recorded",
     "provenance_table",
-    "devices_words",
+    "provenance_words",
     "made_in_run",
     "cost_note",
     "show_cost",
@@ -452,8 +452,9 @@ def _title(stem: str, root: Path) -> str:
 
 def provenance_table(folder=RECORDINGS, root=PACKAGE_ROOT):
     """One row per recorded chapter: when, at which commit, on what, how long, whether
-    its models were trained in that run, and the files of its code changed since. The
-    device column is left out where every chapter shares one (`devices_words` names it)."""
+    its models were trained in that run, and the files of its code changed since. A column
+    the same in every row (one device; no code changed) is left out: `provenance_words`
+    says it once."""
     import pandas as pd
 
     rows = {}
@@ -471,18 +472,25 @@ def provenance_table(folder=RECORDINGS, root=PACKAGE_ROOT):
     table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("chapter")
     if len(table) and table["device"].nunique() == 1:
         table = table.drop(columns="device")
+    if len(table) and table["code changed since"].eq("nothing").all():
+        table = table.drop(columns="code changed since")
     return table
 
 
-def devices_words(folder=RECORDINGS) -> str:
-    """Which device recorded the chapters, in a sentence: the one they share, or how many
-    (then `provenance_table` keeps its column)."""
+def provenance_words(folder=RECORDINGS, root=PACKAGE_ROOT) -> str:
+    """What `provenance_table` leaves out, in a sentence: the device the chapters were
+    recorded on (or how many), and whether any chapter's code has changed since."""
     devices = list(dict.fromkeys(p["device"] for p in provenances(folder)))
     if not devices:
         return "No chapter is recorded yet."
     if len(devices) == 1:
-        return f"Every chapter was recorded on the same machine: {devices[0]}."
-    return f"The chapters were recorded on {len(devices)} devices: " + "; ".join(devices) + "."
+        text = f"Every chapter was recorded on the same machine: {devices[0]}."
+    else:
+        text = f"The chapters were recorded on {len(devices)} devices: " + "; ".join(devices) + "."
+    stale = [stem for stem in recorded_chapters(folder) if recorded(stem, folder, root).changed]
+    if stale:
+        return text + f" The code of {len(stale)} has changed since (last column)."
+    return text + " The code that computed each chapter is unchanged since it was recorded."
 
 
 def _changed_names(changed) -> str:

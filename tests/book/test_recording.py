@@ -360,22 +360,28 @@ def test_the_provenance_table_names_each_recording_by_its_title(tmp_path):
     table = recording.provenance_table(folder, tmp_path)
     row = table.loc["A test chapter (§9)"]
     assert row["time"] == "10 min" and row["made in the run"].endswith(": 1 model")
-    assert row["code changed since"] == "nothing"
+    assert "code changed since" not in table.columns  # nothing changed: said in words
+    assert recording.provenance_words(folder, tmp_path).endswith(
+        "The code that computed each chapter is unchanged since it was recorded."
+    )
     (tmp_path / "nbhelpers" / "e.py").write_text("x = 99\n")  # named, without its folder
     assert recording.provenance_table(folder, tmp_path).iloc[0]["code changed since"] == "e.py"
     assert "device" not in table.columns  # one device: said once, not on every row
     device = recording.provenances(folder)[0]["device"]
-    assert (
-        recording.devices_words(folder)
-        == f"Every chapter was recorded on the same machine: {device}."
+    assert recording.provenance_words(folder, tmp_path) == (
+        f"Every chapter was recorded on the same machine: {device}. The code of 1 has changed "
+        "since (last column)."
     )
-    assert recording.devices_words(tmp_path / "none") == "No chapter is recorded yet."
+    (tmp_path / "nbhelpers" / "e.py").write_text("x = 2\n")  # as recorded
+    assert recording.provenance_words(tmp_path / "none") == "No chapter is recorded yet."
     for stem, device in (("99_test", "GPU A"), ("98_other", "CPU B")):  # two devices: a column
         (folder / f"{stem}.json").write_text((folder / "99_test.json").read_text())
         provenance = json.loads((folder / "99_test.provenance.json").read_text())
         (folder / f"{stem}.provenance.json").write_text(json.dumps(provenance | {"device": device}))
-    assert recording.devices_words(folder) == "The chapters were recorded on 2 devices: " + (
-        "; ".join(p["device"] for p in recording.provenances(folder)) + "."
+    assert recording.provenance_words(folder, tmp_path).startswith(
+        "The chapters were recorded on 2 devices: "
+        + "; ".join(p["device"] for p in recording.provenances(folder))
+        + "."
     )
     assert list(recording.provenance_table(folder, tmp_path)["device"]) == ["CPU B", "GPU A"]
 

@@ -57,10 +57,10 @@ def test_the_page_judges_the_recorded_run(results):
 
 
 def test_the_page_names_the_recording_device_once_and_each_run(page_text):
-    """The device every chapter was recorded on is said in a sentence, not on every row."""
+    """What every row would repeat (the device, unchanged code) is said in a sentence."""
     from nbhelpers import recording
 
-    assert recording.devices_words() in page_text
+    assert recording.provenance_words() in page_text
     for title in recording.provenance_table().index:
         assert title in page_text
 
