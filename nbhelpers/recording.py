@@ -450,11 +450,8 @@ def _title(stem: str, root: Path) -> str:
     return stem
 
 
-def provenance_table(folder=RECORDINGS, root=PACKAGE_ROOT):
-    """One row per recorded chapter: when, at which commit, on what, how long, whether
-    its models were trained in that run, and the files of its code changed since. A column
-    the same in every row (one device; no code changed) is left out: `provenance_words`
-    says it once."""
+def _provenance_rows(folder, root):
+    """Every column of `provenance_table`, none left out: each recording read once."""
     import pandas as pd
 
     rows = {}
@@ -469,7 +466,15 @@ def provenance_table(folder=RECORDINGS, root=PACKAGE_ROOT):
             "made in the run": made_in_run(p, run.results),
             "code changed since": _changed_names(run.changed),
         }
-    table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("chapter")
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("chapter")
+
+
+def provenance_table(folder=RECORDINGS, root=PACKAGE_ROOT):
+    """One row per recorded chapter: when, at which commit, on what, how long, whether
+    its models were trained in that run, and the files of its code changed since. A column
+    the same in every row (one device; no code changed) is left out: `provenance_words`
+    says it once."""
+    table = _provenance_rows(folder, root)
     if len(table) and table["device"].nunique() == 1:
         table = table.drop(columns="device")
     if len(table) and table["code changed since"].eq("nothing").all():
@@ -480,16 +485,17 @@ def provenance_table(folder=RECORDINGS, root=PACKAGE_ROOT):
 def provenance_words(folder=RECORDINGS, root=PACKAGE_ROOT) -> str:
     """What `provenance_table` leaves out, in a sentence: the device the chapters were
     recorded on (or how many), and whether any chapter's code has changed since."""
-    devices = list(dict.fromkeys(p["device"] for p in provenances(folder)))
-    if not devices:
+    table = _provenance_rows(folder, root)
+    if table.empty:
         return "No chapter is recorded yet."
+    devices = list(dict.fromkeys(table["device"]))
     if len(devices) == 1:
         text = f"Every chapter was recorded on the same machine: {devices[0]}."
     else:
         text = f"The chapters were recorded on {len(devices)} devices: " + "; ".join(devices) + "."
-    stale = [stem for stem in recorded_chapters(folder) if recorded(stem, folder, root).changed]
+    stale = int(table["code changed since"].ne("nothing").sum())
     if stale:
-        return text + f" The code of {len(stale)} has changed since (last column)."
+        return text + f" The code of {stale} has changed since (last column)."
     return text + " The code that computed each chapter is unchanged since it was recorded."
 
 

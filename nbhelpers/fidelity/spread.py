@@ -71,7 +71,7 @@ def seed_spread(folder=None, apart: list[dict] | None = None) -> pd.DataFrame:
                 "gap as": GOALS[kind][0],
                 "within goal": ok,
                 "beyond spread": beyond,
-                "nil spread": bool(nil),
+                "nil spread": nil,
                 "chapter": group["chapter"].iloc[0],
             }
         )
